@@ -61,7 +61,8 @@ class Settings(BaseSettings):
 
     # --- registries ------------------------------------------------------------------------------------------
     dockerhub_registry_url: str = Field(
-        default="https://registry-1.docker.io", description="Docker Hub's registry endpoint (override in tests)."
+        default="https://registry-1.docker.io",
+        description="Docker Hub's registry endpoint (override in tests).",
     )
     dockerhub_auth_url: str = Field(
         default="https://auth.docker.io/token", description="Docker Hub's token endpoint (override in tests)."

@@ -1,0 +1,1 @@
+"""Hubs, roles and API keys: who owns what, and who may do what."""

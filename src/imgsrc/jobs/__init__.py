@@ -1,0 +1,1 @@
+"""Jobs: long operations (deletions, imports, builds, prunes) that a user can follow."""

@@ -1,0 +1,166 @@
+"""Use cases of jobs on the API side: create a job (and its descriptor), read jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from imgsrc.errors import NotFoundError
+from imgsrc.hubs.access import Principal
+from imgsrc.ids import is_id, new_id
+from imgsrc.jobs.lifecycle import task_state_for
+from imgsrc.jobs.models import JobRow
+from imgsrc.jobs.schemas import (
+    Job,
+    JobDescriptor,
+    JobDescriptorJob,
+    JobDescriptorParallel,
+    JobDescriptorTask,
+    JobError,
+    JobEvents,
+    JobState,
+    JobStep,
+    JobTask,
+    TaskState,
+)
+from imgsrc.wire import ZERO_TIME, CreatorScope, Timestamp, utcnow
+
+__all__ = ["JOB_LIFETIME", "create_job", "descriptor", "get_job", "job_wire", "list_jobs"]
+
+JOB_LIFETIME = timedelta(days=7)
+"""How long a queued job may wait before it expires, and how long finished jobs stay readable."""
+
+
+def _ts(value: Any) -> Timestamp:
+    return Timestamp.of(value) if value is not None else ZERO_TIME
+
+
+def create_job(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    caption: str,
+    header: str,
+    input: dict[str, Any],
+    queue: str = "images",
+) -> JobRow:
+    """A queued job. The caller enqueues its ID once the transaction has committed (see
+    :func:`imgsrc.db.after_commit`), so a worker never looks for a row that is not there yet."""
+    now = utcnow()
+    digest = hashlib.sha256(json.dumps([action, input], sort_keys=True).encode()).hexdigest()
+    row = JobRow(
+        id=new_id(),
+        hub_id=principal.hub_id,
+        action=action,
+        caption=caption,
+        queue=queue,
+        header=header,
+        input=input,
+        output=None,
+        steps=[],
+        progress=None,
+        state="queued",
+        state_changed=now,
+        error_message=None,
+        task_id=new_id(),
+        task_state="pending",
+        task_state_changed=now,
+        creator_id=principal.key_id,
+        creator_type="api-key",
+        hash=digest,
+        limit_duplicates=False,
+        queued_at=now,
+        schedule=now,
+        expires=now + JOB_LIFETIME,
+        started_at=None,
+        completed_at=None,
+        lease_owner=None,
+        lease_expires=None,
+        enqueued_at=now,
+        attempts=0,
+        cancel_requested=False,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def descriptor(row: JobRow) -> JobDescriptor:
+    """The answer of the call that started the job."""
+    return JobDescriptor(
+        action=row.action,
+        job=JobDescriptorJob(
+            id=row.id,
+            accepted=True,
+            queue=row.queue,
+            schedule=_ts(row.schedule),
+            parallel=JobDescriptorParallel(tasks=False),
+            tasks=[JobDescriptorTask(caption=row.caption, header=row.header, input=row.input)],
+        ),
+    )
+
+
+def job_wire(row: JobRow) -> Job:
+    events = JobEvents(queued=_ts(row.queued_at), started=_ts(row.started_at), completed=_ts(row.completed_at))
+    error = JobError(message=row.error_message) if row.error_message and row.state == "error" else None
+    output = dict(row.output or {})
+    if row.progress:
+        output["progress"] = row.progress
+    steps = [
+        JobStep(
+            caption=s["caption"],
+            description=s.get("description", ""),
+            started=Timestamp.parse(s["started"]) if s.get("started") else ZERO_TIME,
+            completed=Timestamp.parse(s["completed"]) if s.get("completed") else ZERO_TIME,
+        )
+        for s in row.steps or []
+    ]
+    task = JobTask(
+        id=row.task_id,
+        caption=row.caption,
+        header=row.header,
+        events=events,
+        steps=steps,
+        state=TaskState(current=task_state_for(row.state), changed=_ts(row.task_state_changed)),
+        error=error,
+        input=row.input,
+        output=output or None,
+    )
+    return Job(
+        id=row.id,
+        hub_id=row.hub_id,
+        queue=row.queue,
+        caption=row.caption,
+        events=events,
+        schedule=_ts(row.schedule),
+        expires=_ts(row.expires),
+        tasks=[task],
+        hash=row.hash,
+        limit_duplicates=row.limit_duplicates,
+        creator=CreatorScope(id=row.creator_id, type=row.creator_type),
+        state=JobState(current=row.state, changed=_ts(row.state_changed), error=error),
+    )
+
+
+def get_job(session: Session, principal: Principal, job_id: str) -> Job:
+    row = session.get(JobRow, job_id) if is_id(job_id) else None
+    if row is None or row.hub_id != principal.hub_id:
+        raise NotFoundError("job not found", code="404.job")
+    return job_wire(row)
+
+
+def list_jobs(
+    session: Session, principal: Principal, *, states: list[str] | None, offset: int, limit: int
+) -> tuple[list[Job], int]:
+    query = select(JobRow).where(JobRow.hub_id == principal.hub_id)
+    if states:
+        query = query.where(JobRow.state.in_(states))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(JobRow.queued_at.desc(), JobRow.id.desc()).offset(offset).limit(limit))
+    return [job_wire(r) for r in rows], total

@@ -1,0 +1,10 @@
+"""Alembic environment: migrations run on the connection handed over by :meth:`imgsrc.db.Database.migrate`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,1 @@
+"""Image sources: where images come from (the seed resource)."""

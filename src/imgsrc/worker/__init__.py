@@ -1,0 +1,1 @@
+"""The job runner: claims jobs, keeps their leases alive, recovers the ones whose runner died."""

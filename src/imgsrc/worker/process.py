@@ -1,0 +1,62 @@
+"""The worker as a whole: queue consumer threads, the job runner, and a recovery loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+
+from imgsrc.errors import ImgsrcError
+from imgsrc.jobs.context import Handler
+from imgsrc.runtime import Runtime
+from imgsrc.worker.runner import JobRunner
+
+__all__ = ["Workers"]
+
+log = logging.getLogger(__name__)
+
+
+class Workers:
+    """Runs jobs for one process: in-process threads under ``serve``, or the ``imgsrc worker`` process."""
+
+    def __init__(self, runtime: Runtime, handlers: Mapping[str, Handler]) -> None:
+        self.runtime = runtime
+        self.runner = JobRunner(runtime.db, handlers, lease_seconds=runtime.settings.job_lease_seconds)
+        self._stop = threading.Event()
+        self._recovery: threading.Thread | None = None
+
+    def _recover_loop(self) -> None:
+        interval = self.runtime.settings.job_recover_seconds
+        while not self._stop.is_set():
+            try:
+                found = self.runner.recover(self.runtime.queue.enqueue)
+                if found:
+                    log.info("recovery sent %d job(s) to the queue", found)
+            except ImgsrcError:
+                log.exception("job recovery pass failed; will retry")
+            self._stop.wait(interval)
+
+    def _start_recovery(self) -> None:
+        self._recovery = threading.Thread(target=self._recover_loop, name="imgsrc-recovery", daemon=True)
+        self._recovery.start()
+
+    def start(self, threads: int) -> None:
+        """Start consumer threads inside a host program (the HTTP server)."""
+        self.runtime.queue.start_consumer(self.runner.run, threads, embedded=True)
+        self._start_recovery()
+
+    def run_forever(self, threads: int) -> None:
+        """Run until SIGINT/SIGTERM (the dedicated worker process)."""
+        self._start_recovery()
+        try:
+            self.runtime.queue.run_consumer_forever(self.runner.run, threads)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Cancel running jobs (they are released for the next runner) and stop the threads."""
+        self._stop.set()
+        self.runner.stop()
+        self.runtime.queue.stop_consumer()
+        if self._recovery is not None:
+            self._recovery.join(timeout=5)

@@ -1,0 +1,104 @@
+"""The job queue: Huey carries "run job X" messages; the job rows stay the truth.
+
+Huey (https://huey.readthedocs.io) is a small, long-maintained task queue with an embedded SQLite backend and a
+Redis backend, which is exactly the pair this project needs: the embedded default runs with no other service,
+and ``IMGSRC_QUEUE_URL=redis://…`` spreads jobs over several worker processes or machines. Huey's own retries
+and result store are not used: leases, retries and outcomes live in the ``jobs`` table, so a lost or duplicated
+message is harmless (claiming a job is an atomic conditional UPDATE, and recovery re-sends lost messages).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from huey import RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+from imgsrc.settings import Settings
+
+__all__ = ["JobQueue"]
+
+log = logging.getLogger(__name__)
+TASK_NAME = "imgsrc.run_job"
+
+
+class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """Huey's consumer started from inside another program: the host (uvicorn) owns the signal handlers."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+class JobQueue:
+    """Sends job IDs to workers, and runs a consumer that hands them to a callback."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        if settings.queue_url and settings.queue_url.startswith(("redis://", "rediss://", "unix://")):
+            self.huey: Any = RedisHuey("imgsrc", url=settings.queue_url, results=False, utc=True, blocking=True)
+        elif settings.queue_url:
+            raise ValueError("IMGSRC_QUEUE_URL must be a redis:// URL (or unset for the embedded queue)")
+        else:
+            path = settings.data_dir / "queue.db"
+            self.huey = SqliteHuey("imgsrc", filename=str(path), results=False, utc=True, timeout=30)
+        self._handler: Callable[[str], None] | None = None
+        self._task = self.huey.task(name=TASK_NAME, retries=0)(self._dispatch)
+        self._consumer: Consumer | None = None
+
+    def _dispatch(self, job_id: str) -> None:
+        if self._handler is None:  # a message reached a process with no runner attached: leave it to recovery
+            log.warning("job %s received with no runner attached", job_id)
+            return
+        self._handler(job_id)
+
+    def enqueue(self, job_id: str) -> None:
+        """Ask a worker to run the job. Failure to enqueue is logged, not raised: recovery will send it again."""
+        try:
+            self._task(job_id)
+        except Exception:
+            log.exception("could not enqueue job %s; recovery will retry", job_id)
+
+    def start_consumer(self, handler: Callable[[str], None], workers: int, *, embedded: bool) -> None:
+        """Start ``workers`` threads taking messages and calling ``handler(job_id)``."""
+        self._handler = handler
+        cls = _EmbeddedConsumer if embedded else Consumer
+        self._consumer = cls(
+            self.huey,
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=self._settings.job_poll_seconds,
+            check_worker_health=True,
+        )
+        self._consumer.start()
+
+    def run_consumer_forever(self, handler: Callable[[str], None], workers: int) -> None:
+        """For the dedicated ``imgsrc worker`` process: Huey's own main loop and signal handling."""
+        self._handler = handler
+        self._consumer = Consumer(
+            self.huey,
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=self._settings.job_poll_seconds,
+            graceful_signal="TERM",
+        )
+        self._consumer.run()
+
+    def stop_consumer(self) -> None:
+        if self._consumer is not None:
+            self._consumer.stop(graceful=True)
+            self._consumer = None
+
+    def close(self) -> None:
+        self.stop_consumer()
+        storage = getattr(self.huey, "storage", None)
+        close = getattr(storage, "close", None)
+        if callable(close):
+            close()
