@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,26 @@ def age(path: Path, seconds: float) -> None:
     """Set ``path``'s mtime ``seconds`` into the past (how tests make blobs and temps 'old')."""
     past = time.time() - seconds
     os.utime(path, (past, past))
+
+
+def blocked_flock_waiters(inode: int) -> int:
+    """How many flock requests are queued on the file with ``inode`` (the ``->`` lines of /proc/locks): the
+    only observable sign that a thread or process is waiting for a lock, which tests await by polling."""
+    count = 0
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields and int(fields[-3].rsplit(":", 1)[1]) == inode:
+            count += 1
+    return count
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` (for states no event announces, like a queued flock); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.002)
 
 
 def nothing_referenced(digests: object) -> set[str]:
