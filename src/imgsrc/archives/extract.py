@@ -11,7 +11,7 @@ The contract, enforced by this module's own checks (no reliance on :mod:`tarfile
 * modes keep their permission bits (executables stay executable) but never setuid, setgid or sticky bits;
   ownership is not restored;
 * all or nothing: extraction happens in a private directory beside ``dest`` that is renamed to ``dest`` only
-  after every check passed; on any failure it is removed and ``dest`` does not exist.
+  after every check passed; on any failure it is removed and ``dest`` is left as it was.
 
 Every path is opened relative to a directory descriptor with ``O_NOFOLLOW``, so even a check this module got
 wrong could not make it write through a symlink.
@@ -74,21 +74,23 @@ def remove_tree(path: Path) -> None:
 
 
 def extract_tar(archive: Path, dest: Path, limits: ExtractLimits) -> ExtractStats:
-    """Unpack ``archive`` (plain or gzip tar, told apart by magic bytes) into ``dest``, which must not exist.
+    """Unpack ``archive`` (plain or gzip tar, told apart by magic bytes) into ``dest``, which must not exist or
+    be an empty directory (it is then replaced, atomically, by the extracted tree).
 
     Raises ArchiveError naming the offending entry when the archive is hostile, malformed, truncated or over a
-    limit; ``dest`` then does not exist and nothing of the attempt is left beside it. ``FileExistsError`` if
-    ``dest`` already exists (a caller mistake, not an archive problem).
+    limit; ``dest`` is then as it was (absent, or empty) and nothing of the attempt is left beside it.
+    ``FileExistsError`` if ``dest`` exists and is not an empty directory (a caller mistake, not an archive
+    problem).
     """
-    if os.path.lexists(dest):
-        raise FileExistsError(f"extraction target already exists: {dest}")
+    if os.path.lexists(dest) and (dest.is_symlink() or not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(f"extraction target exists and is not an empty directory: {dest}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
         with archive.open("rb") as raw:
             reader = TarReader(open_archive_stream(raw))
             stats = _Extractor(work, limits).run(reader)
-        os.rename(work, dest)
+        os.rename(work, dest)  # atomically replaces an empty directory, never a non-empty one
     except BaseException:
         remove_tree(work)
         raise
