@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from imgsrc.errors import InvalidArgumentError
+from imgsrc.reference import Digest
 from imgsrc.store import FilesystemBlobStore
 from imgsrc.store.digests import check_temp_key, digest_hex
 
@@ -97,3 +98,13 @@ def test_temp_path_is_deterministic_so_a_resumed_job_finds_its_partial_file(tmp_
     assert again == first
     assert again.read_bytes() == b"partial"
     assert again.parent == tmp_path / "store" / "tmp"
+
+
+def test_the_store_accepts_reference_digest_objects(store: FilesystemBlobStore) -> None:
+    digest = store.put_bytes(b"via a Digest")
+    value = Digest.parse(digest)
+    assert store.has(value)
+    assert store.read_bytes(value, 100) == b"via a Digest"
+    assert store.path(value) == store.path(digest)
+    with pytest.raises(InvalidArgumentError):
+        store.has(Digest.parse("sha512:" + "a" * 128))  # a valid digest, but not one this store can hold

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from imgsrc.errors import InvalidArgumentError
 
-__all__ = ["ALGORITHM", "check_temp_key", "digest_hex", "format_digest", "is_blob_name", "sha256_digest"]
+if TYPE_CHECKING:
+    from imgsrc.reference import Digest
+
+DigestLike: TypeAlias = "str | Digest"
+"""What the store accepts as a digest: ``"sha256:<hex>"`` or an ``imgsrc.reference.Digest``."""
+
+__all__ = ["ALGORITHM", "DigestLike", "check_temp_key", "digest_hex", "format_digest", "is_blob_name", "sha256_digest"]
 
 ALGORITHM: Final = "sha256"
 
@@ -21,11 +27,11 @@ _HEX = re.compile(r"[0-9a-f]{64}")
 _TEMP_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
-def digest_hex(digest: object) -> str:
+def digest_hex(digest: DigestLike) -> str:
     """The 64 lowercase hex characters of a ``sha256:<hex>`` digest.
 
-    Accepts a ``str`` or any value object whose ``str()`` is the canonical digest (the ``Digest`` of
-    ``imgsrc.reference``), so this module does not need to import it. Anything else — another algorithm,
+    Accepts a ``str`` or a ``Digest`` of ``imgsrc.reference`` (by its ``str()``, so this module does not
+    import it at run time). Anything else — another algorithm,
     uppercase hex, a wrong length, surrounding whitespace — is refused with :class:`InvalidArgumentError`:
     the store is content-addressed by sha256 only, and a lenient parse would let two spellings name one blob.
     """

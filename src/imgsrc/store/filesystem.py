@@ -27,7 +27,7 @@ from typing import BinaryIO, NamedTuple
 
 from imgsrc.errors import IntegrityError, InvalidArgumentError, MaxExceededError, NotFoundError
 from imgsrc.store import garbage, locks
-from imgsrc.store.digests import check_temp_key, digest_hex, format_digest, is_blob_name, sha256_digest
+from imgsrc.store.digests import DigestLike, check_temp_key, digest_hex, format_digest, is_blob_name, sha256_digest
 from imgsrc.store.layout import BLOB_MODE, StoreLayout, fsync_dir, os_errors
 from imgsrc.store.singleflight import SingleFlight
 
@@ -74,11 +74,11 @@ class FilesystemBlobStore:
 
     # --- reading -------------------------------------------------------------------------------------------
 
-    def path(self, digest: str) -> Path:
+    def path(self, digest: DigestLike) -> Path:
         """Where the blob of ``digest`` lives (whether or not it is stored). Read it, never write it."""
         return self._layout.blob(digest_hex(digest))
 
-    def _stat(self, digest: str) -> os.stat_result | None:
+    def _stat(self, digest: DigestLike) -> os.stat_result | None:
         path = self.path(digest)
         with os_errors(f"stat blob {digest}"):
             try:
@@ -87,16 +87,16 @@ class FilesystemBlobStore:
                 return None
         return st if stat.S_ISREG(st.st_mode) else None
 
-    def has(self, digest: str) -> bool:
+    def has(self, digest: DigestLike) -> bool:
         """Whether the blob is stored. To rely on a stored blob (skip its download), use :meth:`adopt`."""
         return self._stat(digest) is not None
 
-    def size(self, digest: str) -> int | None:
+    def size(self, digest: DigestLike) -> int | None:
         """The blob's size in bytes, or ``None`` if it is not stored."""
         st = self._stat(digest)
         return None if st is None else st.st_size
 
-    def open(self, digest: str) -> BinaryIO:
+    def open(self, digest: DigestLike) -> BinaryIO:
         """Open the blob for reading (binary, buffered). Raises :class:`NotFoundError` if it is not stored. An
         open file stays readable even if GC unlinks the blob meanwhile."""
         path = self.path(digest)
@@ -107,7 +107,7 @@ class FilesystemBlobStore:
                 raise NotFoundError(f"blob {digest} is not stored") from None
             return os.fdopen(fd, "rb")
 
-    def read_bytes(self, digest: str, max_bytes: int) -> bytes:
+    def read_bytes(self, digest: DigestLike, max_bytes: int) -> bytes:
         """The whole blob, for small ones (manifests, configs). Raises :class:`MaxExceededError` if it is
         larger than ``max_bytes`` (checked while reading, so a huge blob is never loaded)."""
         with self.open(digest) as file, os_errors(f"read blob {digest}"):
@@ -121,18 +121,19 @@ class FilesystemBlobStore:
         may not appear."""
         with os_errors("list blobs"):
             try:
-                entries = list(os.scandir(self._layout.blobs))
+                entries = os.scandir(self._layout.blobs)
             except FileNotFoundError:
                 return
-        for entry in entries:
-            if not is_blob_name(entry.name):
-                continue  # a foreign file: never reported, never collected
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                yield BlobInfo(format_digest(entry.name), st.st_size, st.st_mtime)
+            with entries:
+                for entry in entries:
+                    if not is_blob_name(entry.name):
+                        continue  # a foreign file: never reported, never collected
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        yield BlobInfo(format_digest(entry.name), st.st_size, st.st_mtime)
 
     def usage(self) -> StoreUsage:
         """How many blobs are stored and their total size in bytes."""
@@ -149,7 +150,7 @@ class FilesystemBlobStore:
         that a job resumed after a crash finds its partial file. The file is not created; the directory is."""
         return self._ensure().tmp / check_temp_key(key)
 
-    def commit(self, temp: Path, digest: str, *, verify: bool = False) -> None:
+    def commit(self, temp: Path, digest: DigestLike, *, verify: bool = False) -> None:
         """Move the complete file ``temp`` into the store as the blob ``digest``; ``temp`` is gone afterwards.
 
         Fsyncs the file, renames it into place, fsyncs the directory. If the blob is already stored (another
@@ -163,6 +164,7 @@ class FilesystemBlobStore:
         again. Otherwise the caller vouches for the content.
         """
         hex_ = digest_hex(digest)
+        digest = format_digest(hex_)
         layout = self._ensure()
         temp = Path(temp)
         with os_errors(f"commit blob {digest}"):
@@ -251,7 +253,7 @@ class FilesystemBlobStore:
         self.commit(Path(name), digest)
         return digest
 
-    def adopt(self, digest: str) -> bool:
+    def adopt(self, digest: DigestLike) -> bool:
         """Rely on a stored blob instead of downloading it: under the shared store lock, check that it exists
         and refresh its mtime, so that a running GC's final look finds it young and spares it. Returns
         ``False`` if it is not stored (download it). Call it only after the import has claimed the digest in
@@ -271,7 +273,7 @@ class FilesystemBlobStore:
 
     # --- single flight, garbage collection ------------------------------------------------------------------
 
-    def download_slot(self, digest: str) -> contextlib.AbstractAsyncContextManager[None]:
+    def download_slot(self, digest: DigestLike) -> contextlib.AbstractAsyncContextManager[None]:
         """``async with store.download_slot(digest):`` — the exclusive right to fetch ``digest``, against
         tasks of this process and other processes. After entering, call :meth:`adopt` again: whoever held the
         slot before may have stored it. The protocol is in :mod:`imgsrc.store.singleflight`."""

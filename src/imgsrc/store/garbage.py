@@ -57,9 +57,12 @@ class GcReport:
     temp_removed: int = 0
 
 
-def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+@dataclass(slots=True)
+class _Tally:
+    removed: int = 0
+    bytes_freed: int = 0
+    kept_young: int = 0
+    kept_referenced: int = 0
 
 
 def _still_referenced(referenced: ReferencedFn, digests: Sequence[str]) -> set[str]:
@@ -67,28 +70,63 @@ def _still_referenced(referenced: ReferencedFn, digests: Sequence[str]) -> set[s
     return set(referenced(list(digests))) & set(digests)
 
 
-def _old_blobs(layout: StoreLayout, cutoff: float) -> tuple[list[str], int]:
-    """Digests of blobs older than ``cutoff``, and how many younger ones were seen."""
-    old: list[str] = []
-    young = 0
+def _old_blob_batches(layout: StoreLayout, cutoff: float, size: int, tally: _Tally) -> Iterator[list[str]]:
+    """Digests of blobs older than ``cutoff``, ``size`` at a time, streamed from the directory so memory stays
+    flat however many blobs there are. Younger blobs are only counted."""
+    batch: list[str] = []
     try:
-        entries = list(os.scandir(layout.blobs))
+        entries = os.scandir(layout.blobs)
     except FileNotFoundError:
-        return old, young
-    for entry in entries:
-        if not is_blob_name(entry.name):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        if st.st_mtime < cutoff:
-            old.append(format_digest(entry.name))
-        else:
-            young += 1
-    return old, young
+        return
+    with entries:
+        for entry in entries:
+            if not is_blob_name(entry.name):
+                continue  # a foreign file: never collected
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if st.st_mtime >= cutoff:
+                tally.kept_young += 1
+                continue
+            batch.append(format_digest(entry.name))
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _delete_unclaimed(
+    layout: StoreLayout, referenced: ReferencedFn, candidates: list[str], cutoff: float, tally: _Tally
+) -> None:
+    """The second look, under the exclusive store lock: ask again, re-read each mtime, unlink."""
+    removed_here = 0
+    with locks.held(layout.store_lock, locks.EXCLUSIVE):
+        live = _still_referenced(referenced, candidates)
+        tally.kept_referenced += len(live)
+        for digest in candidates:
+            if digest in live:
+                continue
+            path = layout.blob(digest_hex(digest))
+            try:
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                if st.st_mtime >= cutoff:
+                    tally.kept_young += 1  # adopted or re-committed since the first look
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue  # removed by hand meanwhile
+            removed_here += 1
+            tally.bytes_freed += st.st_size
+            log.debug("gc removed blob %s (%d bytes)", digest, st.st_size)
+        if removed_here:
+            fsync_dir(layout.blobs)
+    tally.removed += removed_here
 
 
 def collect(
@@ -106,41 +144,16 @@ def collect(
         raise ValueError("grace and temp ages must be >= 0 and batch_size >= 1")
     # One cutoff for the whole run, fixed at the start: later looks are at least as conservative.
     cutoff = time.time() - grace_seconds
-    old, kept_young = _old_blobs(layout, cutoff)
-    removed = bytes_freed = kept_referenced = 0
-    for batch in _batches(old, batch_size):
+    tally = _Tally()
+    for batch in _old_blob_batches(layout, cutoff, batch_size, tally):
         live = _still_referenced(referenced, batch)
-        kept_referenced += len(live)
+        tally.kept_referenced += len(live)
         candidates = [digest for digest in batch if digest not in live]
-        if not candidates:
-            continue
-        removed_here = 0
-        with locks.held(layout.store_lock, locks.EXCLUSIVE):
-            live = _still_referenced(referenced, candidates)
-            kept_referenced += len(live)
-            for digest in candidates:
-                if digest in live:
-                    continue
-                path = layout.blob(digest_hex(digest))
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    continue  # removed by someone else meanwhile
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                if st.st_mtime >= cutoff:
-                    kept_young += 1  # adopted or re-committed since the first look
-                    continue
-                path.unlink()
-                removed_here += 1
-                bytes_freed += st.st_size
-                log.debug("gc removed blob %s (%d bytes)", digest, st.st_size)
-            if removed_here:
-                fsync_dir(layout.blobs)
-        removed += removed_here
+        if candidates:
+            _delete_unclaimed(layout, referenced, candidates, cutoff, tally)
     temp_removed = clean_temp(layout, temp_max_age_seconds)
     remove_idle_locks(layout)
-    report = GcReport(removed, bytes_freed, kept_young, kept_referenced, temp_removed)
+    report = GcReport(tally.removed, tally.bytes_freed, tally.kept_young, tally.kept_referenced, temp_removed)
     log.info("gc: %s", report)
     return report
 

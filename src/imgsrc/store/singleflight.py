@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imgsrc.store import locks
+from imgsrc.store.layout import os_errors
 
 __all__ = ["SingleFlight"]
 
@@ -81,7 +82,8 @@ class SingleFlight:
         entry = self._enter(key)
         try:
             async with entry.lock:
-                fd = await locks.acquire_async(lock_path, locks.EXCLUSIVE)
+                with os_errors(f"lock {lock_path.name} for a download"):
+                    fd = await locks.acquire_async(lock_path, locks.EXCLUSIVE)
                 try:
                     yield
                 finally:
