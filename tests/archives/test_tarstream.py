@@ -85,7 +85,7 @@ def test_gnu_base256_sizes_are_understood() -> None:
     [(CHR, "character device"), (BLK, "block device"), (FIFO, "fifo"), (b"S", "sparse"), (b"Z", "unsupported")],
 )
 def test_special_entries_are_refused_naming_the_entry(kind: bytes, words: str) -> None:
-    with pytest.raises(ArchiveError, match=f"dev/thing.*{words}"):
+    with pytest.raises(ArchiveError, match=rf"dev/thing.*{words}"):
         read_all(tar_bytes([Entry("dev/thing", type=kind)]))
 
 
