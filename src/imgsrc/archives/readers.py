@@ -155,5 +155,8 @@ def read_oci_layout_dir(
             source_format="oci-layout",
             metadata_limit=max_metadata_bytes,
         )
+    except FileNotFoundError as exc:
+        missing = Path(str(exc.filename)).name
+        raise ArchiveError(f"{path} is not an OCI image layout: {missing} is missing") from exc
     except OSError as exc:
         raise ArchiveError(f"cannot read the OCI layout at {path}: {exc.strerror or exc}") from exc
