@@ -29,9 +29,7 @@ ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LI
 
 def _token(reg: RunningRegistry, scope: str, *, creds: tuple[str, str] | None) -> httpx.Response:
     assert reg.token_server is not None
-    return httpx.get(
-        reg.token_realm or "", params={"service": reg.token_server.service, "scope": scope}, auth=creds
-    )
+    return httpx.get(reg.token_realm or "", params={"service": reg.token_server.service, "scope": scope}, auth=creds)
 
 
 def test_anonymous_registry_serves_pushed_oci_image_with_generated_digests(
@@ -61,9 +59,7 @@ def test_multi_arch_index_has_three_platforms(
     registry: RunningRegistry, tmp_path: Path, flavour: str, media_type: str
 ) -> None:
     img = push_index(registry, tmp_path, f"harness/multi-{flavour}", flavour=flavour)  # type: ignore[arg-type]
-    resp = httpx.get(
-        f"{registry.url}/v2/harness/multi-{flavour}/manifests/latest", headers={"Accept": ACCEPT}
-    )
+    resp = httpx.get(f"{registry.url}/v2/harness/multi-{flavour}/manifests/latest", headers={"Accept": ACCEPT})
     assert resp.headers["content-type"] == media_type
     assert resp.headers["docker-content-digest"] == img.index_digest
     assert set(img.children) == {"linux/amd64", "linux/arm64", "linux/arm/v7"}
@@ -98,9 +94,7 @@ def test_token_service_grants_push_to_the_user_and_pull_only_to_anonymous(
     assert server is not None
     mark = server.mark()
     anon = _token(token_registry, "repository:harness/token:pull,push", creds=None).json()
-    user = _token(
-        token_registry, "repository:harness/token:pull,push", creds=token_registry.credentials
-    ).json()
+    user = _token(token_registry, "repository:harness/token:pull,push", creds=token_registry.credentials).json()
     assert {"token", "access_token", "expires_in", "issued_at"} <= set(anon)
     served = server.requests_since(mark)
     assert [r.granted[0].actions for r in served] == [("pull",), ("pull", "push")]
@@ -131,9 +125,7 @@ def test_token_service_refuses_wrong_password_and_bad_tokens_are_refused_by_the_
     good = _token(token_registry, "repository:x/y:pull", creds=None).json()["token"]
     url = f"{token_registry.url}/v2/x/y/tags/list"
     assert httpx.get(url, headers={"Authorization": f"Bearer {bad}"}).status_code == 401
-    assert (
-        httpx.get(url, headers={"Authorization": f"Bearer {good}"}).status_code == 404
-    )  # authorised; no repo
+    assert httpx.get(url, headers={"Authorization": f"Bearer {good}"}).status_code == 404  # authorised; no repo
 
 
 def test_token_registry_can_refuse_anonymous_pull(tmp_path: Path) -> None:

@@ -116,7 +116,8 @@ class WrongContentLength:
 
 @dataclass(frozen=True)
 class Replace:
-    """Answer ``body`` with ``content_type`` (upstream is still asked, so auth challenges still happen first).
+    """Answer ``body`` with ``content_type`` and ``status``, whatever upstream said (it is still asked, so
+    an authenticating registry's 401 challenge is replaced too: use on anonymous registries).
     ``Docker-Content-Digest`` is the replaced body's digest unless ``digest`` says otherwise."""
 
     body: bytes
@@ -270,11 +271,7 @@ class FaultProxy:
     def bytes_sent(self, path: str, *, method: str = "GET", since: int = 0) -> int:
         """Body bytes the proxy sent for matching requests (what the client actually received)."""
         pattern = re.compile(path)
-        return sum(
-            r.bytes_sent
-            for r in self.requests_since(since)
-            if r.method == method and pattern.fullmatch(r.path)
-        )
+        return sum(r.bytes_sent for r in self.requests_since(since) if r.method == method and pattern.fullmatch(r.path))
 
     def _record(self, entry: ProxyRequest) -> None:
         with self._lock:
@@ -288,6 +285,9 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         timeout = 30
+        # Buffer what we send so that a request is recorded before the client can see the end of its answer
+        # (tests read the counts as soon as their request returns); the server flushes after each request.
+        wbufsize = 1 << 16
 
         def log_message(self, format: str, *args: object) -> None:
             return
@@ -352,24 +352,27 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             try:
                 conn.request(method, self.path, body=body, headers=headers)
                 response = conn.getresponse()
-                sent = self._relay(method, response, action)
+                sent, cut = self._relay(method, response, action)
             finally:
                 conn.close()
             record(response.status, sent)
+            if cut:
+                self._cut()
 
-        def _relay(self, method: str, response: http.client.HTTPResponse, action: Action | None) -> int:
-            """Send ``response`` (changed by ``action``) to the client; returns body bytes sent."""
+        def _relay(self, method: str, response: http.client.HTTPResponse, action: Action | None) -> tuple[int, bool]:
+            """Send ``response`` (changed by ``action``) to the client; returns the body bytes sent and
+            whether the connection must now be cut."""
             out_headers = [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP]
             declared = response.getheader("Content-Length")
-            if isinstance(action, Replace) and response.status < 300:
+            if isinstance(action, Replace):
                 response.read()
-                return self._send_replacement(method, action, out_headers)
+                return self._send_replacement(method, action, out_headers), False
             if declared is None and method != "HEAD":
                 # Upstream chose chunked framing: buffer it and re-frame with a length (small bodies only).
                 data = response.read()
                 self._start(response.status, _with_length(out_headers, len(data)))
                 self.wfile.write(data)
-                return len(data)
+                return len(data), False
             faulty = response.status < 300 and method == "GET"
             limit: int | None = None
             length = int(declared or 0)
@@ -383,14 +386,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 limit = action.n_bytes
             self._start(response.status, out_headers)
             if method == "HEAD":
-                return 0
+                return 0, False
             sent = self._stream(response, limit, corrupt=faulty and isinstance(action, Corrupt))
-            cut = isinstance(action, DropAfter) or (
-                isinstance(action, WrongContentLength) and action.declared > sent
-            )
-            if faulty and cut:
-                self._cut()
-            return sent
+            cut = isinstance(action, DropAfter) or (isinstance(action, WrongContentLength) and action.declared > sent)
+            return sent, faulty and cut
 
         def _send_replacement(self, method: str, action: Replace, headers: list[tuple[str, str]]) -> int:
             digest = action.digest or "sha256:" + hashlib.sha256(action.body).hexdigest()

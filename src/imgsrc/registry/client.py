@@ -1,0 +1,391 @@
+"""``RegistryClient``: the OCI distribution API as the factory uses it.
+
+Pull side: :meth:`~RegistryClient.head_manifest` (HEAD, which Docker Hub does not count against its pull
+limit), :meth:`~RegistryClient.get_manifest` (digest verified or computed), :meth:`~RegistryClient.resolve`
+(tag → index → platform manifest → config and layer descriptors), :meth:`~RegistryClient.fetch_small_blob`
+(configs, bounded) and :meth:`~RegistryClient.download_blob` (resumable, verified; see :mod:`.transfer`).
+
+Re-importing an unchanged tag costs one HEAD and nothing else: :meth:`~RegistryClient.resolve` takes a
+``known`` predicate over digests; when the digest the HEAD reports (or the chosen platform's manifest digest)
+is one the caller already holds, it returns :class:`UnchangedImage` without a GET.
+
+Push side (an external registry as the store): :meth:`~RegistryClient.blob_exists`,
+:meth:`~RegistryClient.mount_blob`, :meth:`~RegistryClient.upload_blob`, :meth:`~RegistryClient.put_manifest`.
+
+A reference whose registry is ``docker.io`` is served by ``settings.dockerhub_registry_url``
+(:func:`registry_base_url`); Bearer challenges are honoured whatever realm they name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple, Self
+
+import httpx
+
+from imgsrc.errors import IntegrityError, InvalidArgumentError, RegistryError, UpstreamNotFoundError
+from imgsrc.reference import DOCKER_HUB, Digest
+from imgsrc.registry import transfer
+from imgsrc.registry.auth import repository_scope
+from imgsrc.registry.credentials import CredentialsProvider
+from imgsrc.registry.manifests import (
+    INDEX_MEDIA_TYPES,
+    MANIFEST_ACCEPT,
+    Descriptor,
+    ImageIndex,
+    Platform,
+    parse_manifest,
+    select_platform,
+)
+from imgsrc.registry.session import RegistrySession
+from imgsrc.settings import Settings
+
+__all__ = ["FetchedManifest", "RegistryClient", "ResolvedImage", "UnchangedImage", "registry_base_url"]
+
+
+def registry_base_url(registry: str, settings: Settings, *, scheme: str = "https") -> str:
+    """The base URL serving ``registry`` (a reference's host): Docker Hub's configured endpoint for
+    ``docker.io``, else ``<scheme>://<registry>``."""
+    if registry == DOCKER_HUB:
+        return settings.dockerhub_registry_url.rstrip("/")
+    return f"{scheme}://{registry}"
+
+
+class FetchedManifest(NamedTuple):
+    """A manifest or index as served: raw bytes (what the digest covers), media type and digest."""
+
+    raw: bytes
+    media_type: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """A single-platform image ready to download.
+
+    ``digest`` is what the reference points to (the index's digest for a multi-arch tag); ``index_digest`` is
+    set when an index was involved, ``platform`` is the platform chosen from it.
+    """
+
+    digest: str
+    index_digest: str | None
+    manifest_digest: str
+    manifest: bytes
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    platform: Platform | None
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        """Config then layers: every blob the image references."""
+        return (self.config, *self.layers)
+
+
+@dataclass(frozen=True)
+class UnchangedImage:
+    """The reference resolves to content the caller already holds (its ``known`` predicate said so).
+
+    ``known_digest`` is the digest that was recognised: the reference's own (``digest``), or, for an index
+    that changed, the chosen platform manifest's.
+    """
+
+    digest: str
+    index_digest: str | None
+    known_digest: str
+
+
+class RegistryClient:
+    """An async client of one registry. Use as ``async with RegistryClient(...) as client``.
+
+    ``transport`` is the test seam (any httpx transport); ``sleep``, ``clock`` and ``rand`` let tests observe
+    back-off waits and token expiry without waiting.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: CredentialsProvider | None,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        max_retry_after: float = 300.0,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InvalidArgumentError("registry base URL must start with http:// or https://")
+        self._settings = settings
+        self._session = RegistrySession(
+            base_url,
+            credentials,
+            timeout=settings.http_timeout_seconds,
+            retries=settings.retries,
+            max_connections=settings.parallel_downloads * 2,
+            transport=transport,
+            sleep=sleep,
+            clock=clock,
+            rand=rand,
+            max_retry_after=max_retry_after,
+        )
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def host(self) -> str:
+        return self._session.host
+
+    async def __aenter__(self) -> Self:
+        # Writes and hashing of downloads run here, away from the event loop and from the default executor.
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._settings.parallel_downloads + 1, thread_name_prefix="imgsrc-blob"
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # --- manifests --------------------------------------------------------------------------------------------
+
+    def _manifest_url(self, repository: str, reference: str) -> str:
+        return f"{self._session.base_url}/v2/{repository}/manifests/{reference}"
+
+    def _where(self, repository: str, reference: str) -> str:
+        sep = "@" if reference.startswith("sha") and ":" in reference else ":"
+        return f"{self.host}/{repository}{sep}{reference}"
+
+    async def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """The descriptor ``reference`` (tag or digest) points to, from a HEAD; ``None`` if there is none.
+
+        A registry whose HEAD answer carries no ``Docker-Content-Digest`` is asked with a GET instead.
+        """
+        what = f"manifest {self._where(repository, reference)}"
+        answer = await self._session.request(
+            "HEAD",
+            self._manifest_url(repository, reference),
+            scopes=(repository_scope(repository, ["pull"]),),
+            what=what,
+            headers={"Accept": MANIFEST_ACCEPT},
+            follow_redirects=True,
+            missing_ok=True,
+        )
+        if answer is None:
+            return None
+        response = answer[0]
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        digest = response.headers.get("docker-content-digest") or (
+            reference if reference.startswith("sha256:") else None
+        )
+        length = response.headers.get("content-length", "")
+        if digest is None or not length.isdigit():
+            try:
+                fetched = await self.get_manifest(repository, reference)
+            except UpstreamNotFoundError:
+                return None
+            return Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))
+        return Descriptor(media_type, _checked_digest(digest, what), int(length))
+
+    async def get_manifest(self, repository: str, reference: str) -> FetchedManifest:
+        """GET a manifest or index (at most ``max_manifest_bytes``). Its digest is verified when
+        ``reference`` is a digest, and checked against ``Docker-Content-Digest`` when the registry sends it."""
+        what = f"manifest {self._where(repository, reference)}"
+        answer = await self._session.request(
+            "GET",
+            self._manifest_url(repository, reference),
+            scopes=(repository_scope(repository, ["pull"]),),
+            what=what,
+            headers={"Accept": MANIFEST_ACCEPT},
+            max_body=self._settings.max_manifest_bytes,
+            follow_redirects=True,
+        )
+        assert answer is not None  # noqa: S101 - missing_ok is False
+        response, raw = answer
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if reference.startswith("sha256:") and reference != digest:
+            raise IntegrityError(f"{what}: content has digest {digest}")
+        served = response.headers.get("docker-content-digest")
+        if served and served.startswith("sha256:") and served != digest:
+            raise IntegrityError(f"{what}: registry says digest {served}, content has {digest}")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        return FetchedManifest(raw, media_type, digest)
+
+    async def resolve(
+        self,
+        repository: str,
+        reference: str,
+        platform: Platform | str | None = None,
+        *,
+        known: Callable[[str], bool] | None = None,
+    ) -> ResolvedImage | UnchangedImage:
+        """Resolve ``reference`` to one platform's image: HEAD, then (unless ``known`` recognises the digest)
+        GET by digest; an index selects ``platform`` (default ``settings.default_platform``) and its manifest
+        is fetched (unless ``known`` recognises that one). Schema 1 and unknown media types are refused."""
+        if not isinstance(platform, Platform):
+            platform = Platform.parse(platform or self._settings.default_platform)
+        is_known = known or (lambda _digest: False)
+        head = await self.head_manifest(repository, reference)
+        if head is None:
+            raise UpstreamNotFoundError(f"manifest {self._where(repository, reference)}: not found")
+        index_digest = head.digest if head.media_type in INDEX_MEDIA_TYPES else None
+        if is_known(head.digest):
+            return UnchangedImage(head.digest, index_digest, head.digest)
+        fetched = await self.get_manifest(repository, head.digest)
+        where = self._where(repository, head.digest)
+        document = parse_manifest(
+            fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes
+        )
+        chosen: Platform | None = None
+        if isinstance(document, ImageIndex):
+            index_digest = fetched.digest
+            entry = select_platform(document, platform, where=where)
+            chosen = entry.platform
+            if is_known(entry.digest):
+                return UnchangedImage(head.digest, index_digest, entry.digest)
+            if entry.size > self._settings.max_manifest_bytes:
+                raise RegistryError(f"{where}: manifest {entry.digest} is larger than the limit")
+            fetched = await self.get_manifest(repository, entry.digest)
+            where = self._where(repository, entry.digest)
+            document = parse_manifest(
+                fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes
+            )
+            if isinstance(document, ImageIndex):
+                raise RegistryError(f"{where}: an index inside an index is not supported")
+        if document.config.size > self._settings.max_manifest_bytes:
+            raise RegistryError(f"{where}: image config of {document.config.size} bytes exceeds the limit")
+        return ResolvedImage(
+            digest=head.digest,
+            index_digest=index_digest,
+            manifest_digest=fetched.digest,
+            manifest=fetched.raw,
+            media_type=document.media_type,
+            config=document.config,
+            layers=document.layers,
+            platform=chosen,
+        )
+
+    # --- blobs ------------------------------------------------------------------------------------------------
+
+    async def fetch_small_blob(self, repository: str, descriptor: Descriptor) -> bytes:
+        """A small blob (an image config) in memory, at most ``max_manifest_bytes``, size and digest verified."""
+        what = f"blob {descriptor.digest} of {self.host}/{repository}"
+        limit = self._settings.max_manifest_bytes
+        if descriptor.size > limit:
+            raise RegistryError(f"{what}: {descriptor.size} bytes exceeds the limit of {limit}")
+        answer = await self._session.request(
+            "GET",
+            f"{self._session.base_url}/v2/{repository}/blobs/{descriptor.digest}",
+            scopes=(repository_scope(repository, ["pull"]),),
+            what=what,
+            headers={"Accept-Encoding": "identity"},
+            max_body=limit,
+            follow_redirects=True,
+        )
+        assert answer is not None  # noqa: S101 - missing_ok is False
+        data = answer[1]
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if len(data) != descriptor.size or digest != descriptor.digest:
+            raise IntegrityError(f"{what}: got {len(data)} bytes with digest {digest}")
+        return data
+
+    async def download_blob(
+        self,
+        repository: str,
+        descriptor: Descriptor,
+        dest: Path,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Stream a blob into ``dest`` (the caller's temporary file), resuming from bytes already there.
+
+        Verified at the end: a size or digest mismatch raises :class:`~imgsrc.errors.IntegrityError` and
+        removes ``dest``. ``progress`` receives the bytes of this blob held so far.
+        """
+        await transfer.download_blob(
+            self._session, repository, descriptor, dest, executor=self._executor, progress=progress
+        )
+
+    # --- push side --------------------------------------------------------------------------------------------
+
+    async def blob_exists(self, repository: str, digest: str) -> bool:
+        """Whether ``repository`` has blob ``digest`` (HEAD)."""
+        answer = await self._session.request(
+            "HEAD",
+            f"{self._session.base_url}/v2/{repository}/blobs/{digest}",
+            scopes=(repository_scope(repository, ["pull", "push"]),),
+            what=f"blob {digest} of {self.host}/{repository}",
+            follow_redirects=True,
+            missing_ok=True,
+        )
+        return answer is not None
+
+    async def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Ask the registry to link ``digest`` from ``from_repository`` into ``repository`` (no transfer).
+        ``False`` when it would not (the upload session it opened instead is cancelled)."""
+        what = f"mount of {digest} from {from_repository} into {self.host}/{repository}"
+        scopes = (
+            repository_scope(repository, ["pull", "push"]),
+            repository_scope(from_repository, ["pull"]),
+        )
+        url = httpx.URL(f"{self._session.base_url}/v2/{repository}/blobs/uploads/").copy_merge_params(
+            {"mount": digest, "from": from_repository}
+        )
+        answer = await self._session.request("POST", str(url), scopes=scopes, what=what, ok=(201, 202))
+        assert answer is not None  # noqa: S101 - missing_ok is False
+        response = answer[0]
+        if response.status_code == 201:
+            return True
+        location = response.headers.get("location")
+        if location:
+            cancel = httpx.URL(self._session.base_url).join(location)
+            await self._session.request("DELETE", str(cancel), scopes=scopes, what=what, ok=(202, 204), missing_ok=True)
+        return False
+
+    async def upload_blob(self, repository: str, digest: str, path: Path, *, chunk_size: int | None = None) -> None:
+        """Upload the file at ``path`` as ``digest`` (streamed; chunked when ``chunk_size`` is given)."""
+        Digest.parse(digest)
+        await transfer.upload_blob(self._session, repository, digest, path, chunk_size=chunk_size)
+
+    async def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+        """Store a manifest under ``reference`` (tag or digest); returns its digest (checked against the
+        registry's answer)."""
+        what = f"manifest {self._where(repository, reference)}"
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if reference.startswith("sha256:") and reference != digest:
+            raise IntegrityError(f"{what}: content has digest {digest}")
+        answer = await self._session.request(
+            "PUT",
+            self._manifest_url(repository, reference),
+            scopes=(repository_scope(repository, ["pull", "push"]),),
+            what=what,
+            headers={"Content-Type": media_type},
+            content=raw,
+            ok=(201,),
+        )
+        assert answer is not None  # noqa: S101 - missing_ok is False
+        served = answer[0].headers.get("docker-content-digest")
+        if served and served != digest:
+            raise IntegrityError(f"{what}: registry stored digest {served}, expected {digest}")
+        return digest
+
+
+def _checked_digest(value: str, what: str) -> str:
+    try:
+        return str(Digest.parse(value))
+    except InvalidArgumentError as exc:
+        raise RegistryError(f"{what}: registry sent an invalid digest") from exc

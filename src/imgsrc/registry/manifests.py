@@ -1,0 +1,304 @@
+"""Manifests, indexes and image configs: media types, typed parsing, validation and platform selection.
+
+Only what an image import can use is accepted: Docker schema 2 and OCI manifests, Docker manifest lists and OCI
+indexes, whose config is a container image config. Schema 1 manifests and unknown media types are refused with
+a :class:`~imgsrc.errors.RegistryError` that says so; documents larger than the bound (settings'
+``max_manifest_bytes``, 4 MiB) are refused before being parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from imgsrc.errors import IntegrityError, InvalidArgumentError, RegistryError
+from imgsrc.reference import Digest
+
+__all__ = [
+    "CONFIG_MEDIA_TYPES",
+    "DOCKER_CONFIG",
+    "DOCKER_LAYER_FOREIGN",
+    "DOCKER_LAYER_GZIP",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "INDEX_MEDIA_TYPES",
+    "LAYER_MEDIA_TYPES",
+    "MANIFEST_ACCEPT",
+    "MANIFEST_MEDIA_TYPES",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "OCI_LAYER_GZIP",
+    "OCI_LAYER_NONDISTRIBUTABLE_GZIP",
+    "OCI_LAYER_NONDISTRIBUTABLE_TAR",
+    "OCI_LAYER_NONDISTRIBUTABLE_ZSTD",
+    "OCI_LAYER_TAR",
+    "OCI_LAYER_ZSTD",
+    "OCI_MANIFEST",
+    "SCHEMA1_MEDIA_TYPES",
+    "Descriptor",
+    "ImageConfig",
+    "ImageIndex",
+    "ImageManifest",
+    "Platform",
+    "parse_config",
+    "parse_manifest",
+    "select_platform",
+]
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_NONDISTRIBUTABLE_TAR = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+OCI_LAYER_NONDISTRIBUTABLE_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+OCI_LAYER_NONDISTRIBUTABLE_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+SCHEMA1_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
+
+MANIFEST_MEDIA_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+INDEX_MEDIA_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+CONFIG_MEDIA_TYPES = frozenset({DOCKER_CONFIG, OCI_CONFIG})
+LAYER_MEDIA_TYPES = frozenset(
+    {
+        DOCKER_LAYER_GZIP,
+        DOCKER_LAYER_FOREIGN,
+        OCI_LAYER_TAR,
+        OCI_LAYER_GZIP,
+        OCI_LAYER_ZSTD,
+        OCI_LAYER_NONDISTRIBUTABLE_TAR,
+        OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+        OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+    }
+)
+#: The ``Accept`` header of manifest requests: every type we can use, none we would refuse.
+MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+_GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
+# Architecture spellings seen in the wild, normalised as containerd does.
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
+_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+
+
+@dataclass(frozen=True)
+class Platform:
+    """``os/architecture[/variant]`` as in image indexes."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """Parse ``linux/amd64`` or ``linux/arm/v7`` (architecture aliases such as ``x86_64`` normalised)."""
+        parts = text.strip().lower().split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise RegistryError(f"invalid platform {text!r}: expected os/architecture[/variant]")
+        arch = _ARCH_ALIASES.get(parts[1], parts[1])
+        return cls(parts[0], arch, parts[2] if len(parts) == 3 else None)
+
+    def matches(self, other: Platform) -> bool:
+        """Whether an index entry for ``other`` can serve a request for ``self`` (a missing variant stands
+        for the architecture's default one: ``arm64`` = ``arm64/v8``, ``arm`` = ``arm/v7``)."""
+        if (self.os, self.architecture) != (other.os, _ARCH_ALIASES.get(other.architecture, other.architecture)):
+            return False
+        return self.variant is None or self.normalised_variant == other.normalised_variant
+
+    @property
+    def normalised_variant(self) -> str | None:
+        """The variant, or the architecture's default one when none is given."""
+        arch = _ARCH_ALIASES.get(self.architecture, self.architecture)
+        return self.variant or _DEFAULT_VARIANTS.get(arch)
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A content descriptor: what a manifest says about one blob or manifest."""
+
+    media_type: str
+    digest: str
+    size: int
+    platform: Platform | None = None
+    urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageManifest:
+    """A single-platform image manifest (Docker schema 2 or OCI)."""
+
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+
+
+@dataclass(frozen=True)
+class ImageIndex:
+    """A multi-platform index (Docker manifest list or OCI index)."""
+
+    media_type: str
+    manifests: tuple[Descriptor, ...]
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The parts of an image config that the import checks."""
+
+    os: str
+    architecture: str
+    variant: str | None
+    diff_ids: tuple[str, ...]
+
+
+def _fail(detail: str, where: str) -> RegistryError:
+    return RegistryError(f"{where}: {detail}")
+
+
+def _load_json(raw: bytes, what: str, where: str, max_bytes: int) -> dict[str, Any]:
+    if len(raw) > max_bytes:
+        raise _fail(f"{what} is {len(raw)} bytes, more than the limit of {max_bytes}", where)
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _fail(f"{what} is not valid JSON ({exc.__class__.__name__})", where) from exc
+    if not isinstance(document, dict):
+        raise _fail(f"{what} is not a JSON object", where)
+    return document
+
+
+def _descriptor(value: object, where: str, *, with_platform: bool = False) -> Descriptor:
+    if not isinstance(value, Mapping):
+        raise _fail("descriptor is not an object", where)
+    media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
+    if not isinstance(media_type, str) or not isinstance(digest, str):
+        raise _fail("descriptor lacks mediaType or digest", where)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _fail(f"descriptor {digest} has an invalid size", where)
+    try:
+        canonical = str(Digest.parse(digest))
+    except InvalidArgumentError as exc:
+        raise _fail(f"descriptor digest {digest!r} is invalid", where) from exc
+    platform = None
+    raw_platform = value.get("platform")
+    if with_platform and isinstance(raw_platform, Mapping):
+        os_name, arch = raw_platform.get("os"), raw_platform.get("architecture")
+        variant = raw_platform.get("variant")
+        if isinstance(os_name, str) and isinstance(arch, str):
+            platform = Platform(os_name, arch, variant if isinstance(variant, str) and variant else None)
+    urls = value.get("urls")
+    url_tuple = tuple(u for u in urls if isinstance(u, str)) if isinstance(urls, list) else ()
+    return Descriptor(media_type, canonical, size, platform, url_tuple)
+
+
+def _media_type(content_type: str | None, document: Mapping[str, Any], where: str) -> str:
+    header = (content_type or "").split(";")[0].strip().lower()
+    body_type = document.get("mediaType")
+    body_type = body_type if isinstance(body_type, str) else None
+    if header in SCHEMA1_MEDIA_TYPES or body_type in SCHEMA1_MEDIA_TYPES or document.get("schemaVersion") == 1:
+        raise _fail(
+            "Docker schema 1 manifests are not supported (deprecated format); push the image again with a "
+            "current Docker or use an OCI / schema 2 tag",
+            where,
+        )
+    if header not in _GENERIC_CONTENT_TYPES:
+        media_type = header
+    elif body_type is not None:
+        media_type = body_type
+    elif "manifests" in document:
+        media_type = OCI_INDEX
+    elif "config" in document:
+        media_type = OCI_MANIFEST
+    else:
+        raise _fail("manifest has no media type", where)
+    if media_type not in MANIFEST_MEDIA_TYPES | INDEX_MEDIA_TYPES:
+        raise _fail(f"unsupported manifest media type {media_type!r}", where)
+    if body_type is not None and body_type != media_type:
+        raise _fail(f"manifest says mediaType {body_type!r} but was served as {media_type!r}", where)
+    if document.get("schemaVersion") != 2:
+        raise _fail("manifest schemaVersion is not 2", where)
+    return media_type
+
+
+def parse_manifest(
+    raw: bytes, content_type: str | None, *, where: str, max_bytes: int = 4 * 1024 * 1024
+) -> ImageManifest | ImageIndex:
+    """Parse and validate a manifest or index served with ``content_type``.
+
+    ``where`` names the document in messages (``"registry.example.com/team/app@sha256:…"``).
+    """
+    document = _load_json(raw, "manifest", where, max_bytes)
+    media_type = _media_type(content_type, document, where)
+    if media_type in INDEX_MEDIA_TYPES:
+        entries = document.get("manifests")
+        if not isinstance(entries, list):
+            raise _fail("index has no manifests list", where)
+        return ImageIndex(media_type, tuple(_descriptor(e, where, with_platform=True) for e in entries))
+    config = _descriptor(document.get("config"), where)
+    if config.media_type not in CONFIG_MEDIA_TYPES:
+        raise _fail(f"not a container image: config media type {config.media_type!r}", where)
+    raw_layers = document.get("layers")
+    if not isinstance(raw_layers, list):
+        raise _fail("manifest has no layers list", where)
+    layers = tuple(_descriptor(layer, where) for layer in raw_layers)
+    for layer in layers:
+        if layer.media_type not in LAYER_MEDIA_TYPES:
+            raise _fail(f"unsupported layer media type {layer.media_type!r} ({layer.digest})", where)
+    return ImageManifest(media_type, config, layers)
+
+
+def select_platform(index: ImageIndex, platform: Platform, *, where: str) -> Descriptor:
+    """The entry of ``index`` for ``platform``: an exact variant match first, then a compatible one.
+
+    Entries that are not image manifests (nested indexes, attestations with ``unknown/unknown``) never match.
+    """
+    candidates = [
+        d
+        for d in index.manifests
+        if d.media_type in MANIFEST_MEDIA_TYPES and d.platform is not None and platform.matches(d.platform)
+    ]
+    wanted = platform.normalised_variant
+    exact = [d for d in candidates if d.platform is not None and d.platform.normalised_variant == wanted]
+    chosen = exact or candidates
+    if not chosen:
+        available = sorted({str(d.platform) for d in index.manifests if d.platform is not None})
+        raise _fail(f"no image for platform {platform} (available: {', '.join(available) or 'none'})", where)
+    return chosen[0]
+
+
+def parse_config(
+    raw: bytes, layers: Sequence[Descriptor], *, where: str, max_bytes: int = 4 * 1024 * 1024
+) -> ImageConfig:
+    """Parse an image config and check that it has one ``rootfs.diff_ids`` entry per layer of the manifest.
+
+    A malformed config is a :class:`RegistryError`; a layer count that disagrees is an
+    :class:`~imgsrc.errors.IntegrityError`.
+    """
+    document = _load_json(raw, "image config", where, max_bytes)
+    rootfs = document.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, Mapping) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise _fail("image config has no rootfs.diff_ids list", where)
+    if len(diff_ids) != len(layers):
+        raise IntegrityError(
+            f"{where}: image config lists {len(diff_ids)} layers (rootfs.diff_ids) but the manifest has {len(layers)}"
+        )
+    os_name, arch, variant = document.get("os"), document.get("architecture"), document.get("variant")
+    return ImageConfig(
+        os=os_name if isinstance(os_name, str) else "",
+        architecture=arch if isinstance(arch, str) else "",
+        variant=variant if isinstance(variant, str) and variant else None,
+        diff_ids=tuple(diff_ids),
+    )
