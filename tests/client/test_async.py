@@ -1,0 +1,60 @@
+"""The asynchronous client against the real server: the same API, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from imgsrc.client import AsyncClient, Job, JobFailedError, NotFoundError
+from tests.client.conftest import JOB_ID, job_document
+from tests.support.server import LiveServer
+
+
+def test_async_client_covers_the_source_life_cycle(server: LiveServer) -> None:
+    """Create, list, iterate, get, update, delete and wait, all awaited; errors map as in the sync client."""
+
+    async def scenario() -> None:
+        async with AsyncClient(server.url, server.api_key, server.hub_id) as client:
+            created = [await client.sources.create(name=f"async {n}", origin={"type": "none"}) for n in range(3)]
+            page = await client.sources.list(page_size=2)
+            assert (len(page), page.total) == (2, 3)
+            walked = [s.id async for s in client.sources.iter(page_size=2)]
+            assert sorted(walked) == sorted(s.id for s in created)
+            assert (await client.sources.get("async-0")).id == created[0].id
+            assert (await client.sources.update("async-0", name="renamed")).name == "renamed"
+            seen: list[Job] = []
+
+            async def record(job: Job) -> None:
+                seen.append(job)
+
+            done = await client.jobs.wait(
+                await client.sources.delete("async-0"), timeout=30, poll=0.05, on_update=record
+            )
+            assert done.state.current == "completed"
+            assert seen[-1] == done
+            assert [j.id async for j in client.jobs.iter()] == [done.id]
+            assert (await client.jobs.list()).total == 1
+            assert (await client.hubs.current()).id == server.hub_id
+            role = await client.roles.create("async role")
+            assert [r.id for r in await client.roles.list()] == [role.id]
+            key = await client.keys.create("async key", capabilities=["images-view"], role_id=role.id)
+            assert (await client.keys.revoke(key.id)).id == key.id
+            assert key.id not in [k.id for k in await client.keys.list()]
+            with pytest.raises(NotFoundError):
+                await client.sources.get("async-0")
+
+    asyncio.run(scenario())
+
+
+def test_async_wait_raises_the_jobs_message() -> None:
+    async def scenario() -> None:
+        transport = httpx.MockTransport(
+            lambda request: httpx.Response(200, json={"data": job_document("error", "boom")})
+        )
+        async with AsyncClient("http://imgsrc.test", "imgsrc_k", "0" * 24, transport=transport) as client:
+            with pytest.raises(JobFailedError, match="boom"):
+                await client.jobs.wait(JOB_ID, poll=0)
+
+    asyncio.run(scenario())
