@@ -92,7 +92,8 @@ def tar_bytes(
     out = bytearray()
     for entry in entries:
         out += header(entry, fmt)
-        out += entry.data + bytes(-len(entry.data) % 512)
+        if entry.type == REG or entry.size is not None:  # other members carry data only when told to lie
+            out += entry.data + bytes(-len(entry.data) % 512)
     if end_marker:
         out += bytes(1024)
     return gzip.compress(bytes(out), mtime=0) if compress else bytes(out)
