@@ -54,6 +54,7 @@ class Settings(BaseSettings):
         default=None,
         description="Where job messages travel: unset = SQLite file in the data directory; redis://... = Redis.",
     )
+    queue_name: str = Field(default="imgsrc", description="Name of the queue (several deployments can share a Redis).")
     workers: int = Field(default=2, ge=0, description="In-process worker threads started by `serve` (0: none).")
     job_lease_seconds: float = Field(default=30.0, gt=0, description="A job's lease; renewed by heartbeats.")
     job_poll_seconds: float = Field(default=0.25, gt=0, description="Longest wait of an idle worker's poll.")

@@ -62,8 +62,8 @@ def pointer_for(loc: Sequence[object], body: Any) -> str:
                 parts.append(_escape(item))
                 node = node[item]
                 continue
-            if following is not None and following in node:
-                continue  # a tag
+            if (following is not None and following in node) or (isinstance(item, str) and item in node.values()):
+                continue  # a union tag (the value of the discriminator), not a key
             parts.append(_escape(item))
             node = None
         elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
@@ -79,38 +79,41 @@ def pointer_for(loc: Sequence[object], body: Any) -> str:
     return "/" + "/".join(parts) if parts else "/"
 
 
+def _body_pointer(exc: RequestValidationError, loc: list[Any], kind: str) -> tuple[str, Any]:
+    body = getattr(exc, "body", None)  # already parsed by FastAPI, unless it could not be
+    if isinstance(body, bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            body = None
+    pointer = pointer_for(loc[1:], body)
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        pointer = pointer.rstrip("/") + "/type"
+    return pointer, body
+
+
 def _validation_error(exc: RequestValidationError, request: Request) -> ImgsrcError:
     errors = exc.errors()
-    if not errors:
-        return InvalidArgumentError("the request is invalid")
-    first = errors[0]
+    first = errors[0] if errors else {}
     kind = str(first.get("type", ""))
     loc = list(first.get("loc", ()))
     where = loc[0] if loc else "body"
+    body: Any = None
     if kind == "json_invalid":
         return InvalidSyntaxError("the body is not valid JSON")
     if where == "body":
-        body = getattr(exc, "body", None)
-        if isinstance(body, bytes | str):
-            try:
-                body = json.loads(body)
-            except ValueError:
-                body = None
-        pointer = pointer_for(loc[1:], body)
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            pointer = pointer.rstrip("/") + "/type"
+        pointer, body = _body_pointer(exc, loc, kind)
     elif where in ("query", "path", "header"):
         pointer = f"/{where}/{loc[1]}" if len(loc) > 1 else f"/{where}"
     else:
         pointer = "/"
     message = str(first.get("msg", "invalid value"))
-    if kind == "missing" and pointer in ("/", ""):
+    if pointer == "/" and (kind == "missing" or (where == "body" and body is None)):
         return MissingArgumentError("a JSON body is required", source="/")
     if kind == "missing":
         return MissingArgumentError(f"{pointer}: this field is required", source=pointer)
-    if kind == "extra_forbidden":
-        return InvalidArgumentError(f"{pointer}: unknown field", source=pointer)
-    return InvalidArgumentError(f"{pointer}: {message}", source=pointer)
+    detail = f"{pointer}: unknown field" if kind == "extra_forbidden" else f"{pointer}: {message}"
+    return InvalidArgumentError(detail, source=pointer)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -3,13 +3,21 @@ matches): a request ID, the JSON content type of bodies, and the body size limit
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from imgsrc.api.errors import error_response
-from imgsrc.errors import ImgsrcError, InvalidContentTypeError, InvalidSyntaxError, MaxExceededError
+from imgsrc.errors import (
+    ImgsrcError,
+    InvalidArgumentError,
+    InvalidContentTypeError,
+    InvalidSyntaxError,
+    MaxExceededError,
+)
 
 __all__ = ["RequestGuard"]
 
@@ -26,6 +34,39 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _nul_in_target(path: str, query_string: bytes) -> str | None:
+    """NUL characters cannot be stored (PostgreSQL refuses them) and are never legitimate: the pointer of the
+    first one in the path or query, or None."""
+    if "\x00" in path:
+        return "/path"
+    if b"%00" in query_string or b"\x00" in query_string:
+        for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in key or "\x00" in value:
+                return f"/query/{key.replace(chr(0), '')}"
+    return None
+
+
+def _refuse_nul(body: bytes) -> None:
+    """Raise with the pointer of the first string (or key) holding a NUL character, if any."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return  # not JSON: the router will say so
+
+    def walk(node: Any, pointer: str) -> None:
+        if isinstance(node, str) and "\x00" in node:
+            raise InvalidArgumentError("NUL characters are not allowed", source=pointer or "/")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(key, pointer + "/" + key.replace("\x00", ""))
+                walk(value, f"{pointer}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{pointer}/{index}")
+
+    walk(document, "")
 
 
 class RequestGuard:
@@ -50,6 +91,12 @@ class RequestGuard:
             await send(message)
 
         path: str = scope.get("path", "")
+        nul = _nul_in_target(path, scope.get("query_string", b""))
+        if nul is not None:
+            await error_response(InvalidArgumentError("NUL characters are not allowed", source=nul))(
+                scope, receive, send_with_id
+            )
+            return
         if scope.get("method") not in _BODY_METHODS or not path.startswith("/v1/") or self.streaming_paths(path):
             await self.app(scope, receive, send_with_id)
             return
@@ -84,6 +131,8 @@ class RequestGuard:
         body = b"".join(chunks)
         if body and not _is_json(headers.get("content-type", "")):
             raise InvalidContentTypeError("the body must be JSON (Content-Type: application/json)")
+        if b"\\u0000" in body:
+            _refuse_nul(body)
         sent = False
 
         async def replay() -> Message:

@@ -91,7 +91,6 @@ class CreateApiKeyRequest(WireModel):
 
     @field_validator("capabilities")
     @classmethod
-    def _all_alone(cls, value: list[str]) -> list[str]:
-        if "all" in value and len(value) > 1:
-            raise ValueError('"all" already grants every capability; send it alone')
-        return sorted(set(value))
+    def _normalise(cls, value: list[str]) -> list[str]:
+        # "all" already grants every capability: whatever else is listed beside it adds nothing.
+        return ["all"] if "all" in value else sorted(set(value))

@@ -37,12 +37,14 @@ class JobQueue:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         if settings.queue_url and settings.queue_url.startswith(("redis://", "rediss://", "unix://")):
-            self.huey: Any = RedisHuey("imgsrc", url=settings.queue_url, results=False, utc=True, blocking=True)
+            self.huey: Any = RedisHuey(
+                settings.queue_name, url=settings.queue_url, results=False, utc=True, blocking=True
+            )
         elif settings.queue_url:
             raise ValueError("IMGSRC_QUEUE_URL must be a redis:// URL (or unset for the embedded queue)")
         else:
             path = settings.data_dir / "queue.db"
-            self.huey = SqliteHuey("imgsrc", filename=str(path), results=False, utc=True, timeout=30)
+            self.huey = SqliteHuey(settings.queue_name, filename=str(path), results=False, utc=True, timeout=30)
         self._handler: Callable[[str], None] | None = None
         self._task = self.huey.task(name=TASK_NAME, retries=0)(self._dispatch)
         self._consumer: Consumer | None = None
