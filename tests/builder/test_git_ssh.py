@@ -115,7 +115,8 @@ def test_missing_passphrase_is_a_clear_error(repo_url: str, keys: Keys, tmp_path
 
 
 def test_secrets_are_not_in_the_sources_repr(keys: Keys) -> None:
-    source = GitSource("ssh://git@example.com/r.git", ssh_private_key=keys.encrypted.private_key,
-                       ssh_passphrase=PASSPHRASE)  # fmt: skip
+    source = GitSource(
+        "ssh://git@example.com/r.git", ssh_private_key=keys.encrypted.private_key, ssh_passphrase=PASSPHRASE
+    )
     assert PASSPHRASE not in repr(source)
     assert "PRIVATE KEY" not in repr(source)

@@ -118,8 +118,9 @@ def push_image(image: BaseImage, registry: RunningRegistry, repository: str, tag
     args = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false"]
     if registry.credentials is not None:
         username, password = registry.credentials
-        authfile = write_authfile(workdir / f"skopeo-auth-{registry.host.replace(':', '_')}.json",
-                                  registry.host, username, password)  # fmt: skip
+        authfile = write_authfile(
+            workdir / f"skopeo-auth-{registry.host.replace(':', '_')}.json", registry.host, username, password
+        )
         args.append(f"--dest-authfile={authfile}")
     source_tag = json.loads((image.layout / "index.json").read_text())["manifests"][0]["annotations"][
         "org.opencontainers.image.ref.name"

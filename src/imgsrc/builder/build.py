@@ -42,9 +42,12 @@ __all__ = ["BuildResult", "build", "failure_message"]
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{64}$")
 # Output lines that say nothing about why a build failed.
-_NOISE = re.compile(r"level=(?:warning|info|debug)|^Getting image source signatures|^Copying (?:blob|config)|"
-                    r"^Writing manifest|^Storing signatures|^Trying to pull")  # fmt: skip
+_NOISE = re.compile(
+    r"level=(?:warning|info|debug)|^Getting image source signatures|^Copying (?:blob|config)|"
+    r"^Writing manifest|^Storing signatures|^Trying to pull"
+)
 _CONTEXT_LINES = 6
+_MAX_ERROR_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,14 @@ class BuildResult:
     seconds: float
 
 
+def _shorten(line: str) -> str:
+    # buildah's errors can embed whole Go structs; keep the head (the step) and the tail (the cause).
+    if len(line) <= _MAX_ERROR_CHARS:
+        return line
+    half = _MAX_ERROR_CHARS // 2
+    return f"{line[:half]} [...] {line[-half:]}"
+
+
 def failure_message(tail: tuple[str, ...], returncode: int) -> str:
     """The message of a failed ``buildah build``: its ``Error:`` line (the failing step and its exit status)
     and the meaningful output lines just before it (what the failing ``RUN`` printed)."""
@@ -69,7 +80,7 @@ def failure_message(tail: tuple[str, ...], returncode: int) -> str:
         meaningful = [line for line in tail if not _NOISE.search(line)]
         detail = "\n".join(meaningful[-_CONTEXT_LINES:])
         return f"the build failed (buildah exit status {returncode})" + (f":\n{detail}" if detail else "")
-    error = tail[error_at].removeprefix("Error:").strip()
+    error = _shorten(tail[error_at].removeprefix("Error:").strip())
     before = [line for line in tail[:error_at] if not _NOISE.search(line)][-_CONTEXT_LINES:]
     message = f"the build failed: {error}"
     return message + ("\n" + "\n".join(before) if before else "")

@@ -185,9 +185,14 @@ class _Git:
     async def rev(self, expression: str) -> str | None:
         """The commit ``expression`` names, or ``None``."""
         result, lines = await self.run(
-            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{expression}^{{commit}}",
-            what="git rev-parse", quiet=True,
-        )  # fmt: skip
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{expression}^{{commit}}",
+            what="git rev-parse",
+            quiet=True,
+        )
         return lines[-1].strip() if result.returncode == 0 and lines else None
 
     async def fetch(self, *refspecs: str, shallow: bool, blobless: bool = False) -> RunResult:

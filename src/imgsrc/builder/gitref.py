@@ -110,7 +110,8 @@ def parse_repo_url(url: str, *, allow_local: bool) -> RepoURL:
         if not url.startswith("/"):
             raise InvalidArgumentError("a local repository path must be absolute")
         return RepoURL(url, "file")
-    if _SCP_LIKE.match(url):
+    # ``<transport>::<address>`` names a remote helper (``ext::`` runs commands): never an scp-like URL.
+    if _SCP_LIKE.match(url) and "::" not in url:
         return RepoURL(url, "ssh")
     raise InvalidArgumentError(f"the repository URL {shown!r} is not an http(s), ssh or git URL")
 
@@ -129,6 +130,7 @@ def check_ref_name(name: str, what: str) -> str:
         or name == "@"
         or "/." in name
         or _REF_FORBIDDEN.search(name) is not None
+        or any(ch.isspace() or not ch.isprintable() for ch in name)
         or name.startswith(("refs/heads/", "refs/tags/"))
     )
     if bad:
