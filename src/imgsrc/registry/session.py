@@ -157,6 +157,8 @@ class RegistrySession:
             async with self.stream(
                 method, url, scopes=scopes, headers=headers, content=content, follow_redirects=follow_redirects
             ) as response:
+                if method == "HEAD":  # Content-Length describes the GET's body; there is none to read
+                    return response, b""
                 limit = max_body if response.status_code in ok else _ERROR_BODY_MAX
                 return response, await read_bounded(response, limit, what)
 
