@@ -6,7 +6,9 @@ without the ``Authorization`` header, progress, and prompt cancellation."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,14 @@ def _proxy_download(
         finally:
             proxy.clear_rules()
     return proxy
+
+
+@pytest.fixture
+def through_proxy(
+    registry: RunningRegistry, make_client: ClientFactory, big_blob: tuple[str, Layer]
+) -> Callable[[Path, Callable[[FaultProxy, str], object]], FaultProxy]:
+    """``through_proxy(dest, setup)``: download the big blob via a fault proxy that ``setup`` configured."""
+    return functools.partial(_proxy_download, registry, make_client, big_blob)
 
 
 def test_plain_download_matches_the_blob(
@@ -175,8 +185,7 @@ def test_retry_after_beyond_the_acceptable_wait_fails_at_once(
     ],
 )
 def test_lying_registry_blob_is_refused_and_the_file_removed(
-    registry: RunningRegistry,
-    make_client: ClientFactory,
+    through_proxy: Callable[[Path, Callable[[FaultProxy, str], object]], FaultProxy],
     big_blob: tuple[str, Layer],
     tmp_path: Path,
     fault: str,
@@ -196,7 +205,7 @@ def test_lying_registry_blob_is_refused_and_the_file_removed(
 
     dest = tmp_path / "blob.partial"
     with pytest.raises(IntegrityError, match=message):
-        _proxy_download(registry, make_client, big_blob, dest, setup)
+        through_proxy(dest, setup)
     assert not dest.exists()
 
 
