@@ -34,7 +34,7 @@ from imgsrc.errors import ArchiveError
 
 __all__ = ["ExtractLimits", "ExtractStats", "extract_tar", "remove_tree"]
 
-_CHUNK: Final = 1 << 20
+_CHUNK: Final = 256 * 1024  # below malloc's mmap threshold: fresh 1 MiB buffers page-fault on every read
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _PERMISSIONS: Final = 0o777  # what survives of a member's mode: no setuid, setgid or sticky bit
@@ -91,6 +91,9 @@ def extract_tar(archive: Path, dest: Path, limits: ExtractLimits) -> ExtractStat
             reader = TarReader(open_archive_stream(raw))
             stats = _Extractor(work, limits).run(reader)
         os.rename(work, dest)  # atomically replaces an empty directory, never a non-empty one
+    except OSError as exc:
+        remove_tree(work)
+        raise ArchiveError(f"cannot extract the archive: {exc.strerror or exc}") from exc
     except BaseException:
         remove_tree(work)
         raise

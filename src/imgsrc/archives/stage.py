@@ -26,7 +26,7 @@ from imgsrc.errors import ArchiveError, IntegrityError
 
 __all__ = ["StagedArchive", "StagedFile", "stage_archive"]
 
-_CHUNK: Final = 1 << 20
+_CHUNK: Final = 256 * 1024  # below malloc's mmap threshold: fresh 1 MiB buffers page-fault on every read
 _HEX: Final = re.compile(r"[a-f0-9]{64}")
 
 
