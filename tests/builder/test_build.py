@@ -75,6 +75,7 @@ def test_private_from_with_credentials_and_build_args(
     assert image.env["FROM_ENV"] == "set-in-dockerfile"
     assert image.config["os"] == "linux"
     assert "built-ok" in lines, "RUN output streams to on_output"
+    assert private_base.registry.password is not None
     assert private_base.registry.password not in "\n".join(lines)
 
 

@@ -36,7 +36,10 @@ def test_http_askpass_answers_username_and_password_from_private_files(tmp_path:
         assert {mode(p) for p in secret_dir.iterdir()} == {0o600}
         assert "pa$$" not in askpass.read_text()
         assert "pa$$" not in "".join(env.values())
-        ask = lambda prompt: subprocess.run([str(askpass), prompt], capture_output=True, text=True, check=True).stdout  # noqa: E731
+
+        def ask(prompt: str) -> str:
+            return subprocess.run([str(askpass), prompt], capture_output=True, text=True, check=True).stdout
+
         assert ask("Username for 'http://h': ") == "alice"
         assert ask("Password for 'http://alice@h': ") == "pa$$ 'word\""
     assert list(secrets_dir.iterdir()) == []

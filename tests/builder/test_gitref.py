@@ -27,6 +27,13 @@ def test_remote_urls_are_classified(url: str, transport: str, clean: str) -> Non
     assert (parsed.transport, parsed.url) == (transport, clean)
 
 
+def test_allowed_protocols_admit_only_the_urls_transport() -> None:
+    assert parse_repo_url("https://h/r", allow_local=False).allowed_protocols == "https"
+    assert parse_repo_url("http://h/r", allow_local=False).allowed_protocols == "http:https"
+    assert parse_repo_url("git@h:r", allow_local=False).allowed_protocols == "ssh"
+    assert parse_repo_url("/srv/r.git", allow_local=True).allowed_protocols == "file"
+
+
 def test_http_userinfo_moves_to_credentials() -> None:
     parsed = parse_repo_url("https://builder:p%40ss@host/r.git", allow_local=False)
     assert (parsed.username, parsed.password) == ("builder", "p@ss")

@@ -47,6 +47,8 @@ class RepoURL:
 
     @property
     def allowed_protocols(self) -> str:
+        if self.url.startswith("https://"):
+            return "https"  # an https remote may not be redirected down to plain http
         return _PROTOCOLS[self.transport]
 
     @property
