@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgsrc.errors import IntegrityError, RegistryError
+from imgsrc.errors import IntegrityError, InvalidArgumentError, RegistryError
 from imgsrc.registry.manifests import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -159,7 +159,7 @@ def test_missing_platform_lists_the_available_ones_and_ignores_attestations() ->
 
 def test_platform_parse_refuses_malformed_text() -> None:
     for text in ("linux", "linux/", "a/b/c/d", ""):
-        with pytest.raises(RegistryError):
+        with pytest.raises(InvalidArgumentError):
             Platform.parse(text)
     assert str(Platform.parse("Linux/ARM/v7")) == "linux/arm/v7"
 

@@ -101,10 +101,11 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Parse ``linux/amd64`` or ``linux/arm/v7`` (architecture aliases such as ``x86_64`` normalised)."""
+        """Parse ``linux/amd64`` or ``linux/arm/v7`` (architecture aliases such as ``x86_64`` normalised);
+        malformed text is an :class:`~imgsrc.errors.InvalidArgumentError` (it comes from settings or users)."""
         parts = text.strip().lower().split("/")
         if len(parts) not in (2, 3) or not all(parts):
-            raise RegistryError(f"invalid platform {text!r}: expected os/architecture[/variant]")
+            raise InvalidArgumentError(f"invalid platform {text!r}: expected os/architecture[/variant]")
         arch = _ARCH_ALIASES.get(parts[1], parts[1])
         return cls(parts[0], arch, parts[2] if len(parts) == 3 else None)
 

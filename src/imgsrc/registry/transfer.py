@@ -237,37 +237,60 @@ async def _receive(
 ) -> None:
     """Stream the body into ``sink``: one chunk being written (in the executor) while the next is read.
 
-    On a dropped connection the bytes still in ``buffer`` are not written; the resume fetches them again.
+    On a dropped connection everything received so far is written before the error propagates.
     """
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
-    buffer = bytearray()
-    received = sink.size
+    writer = _Writer(sink, executor, progress)
     try:
         async for chunk in response.aiter_raw():
-            received += len(chunk)
-            if received > expected:
+            if writer.received + len(chunk) > expected:
                 raise IntegrityError(f"the registry sent more than the {expected} bytes the manifest declares")
-            buffer += chunk
-            if len(buffer) >= CHUNK_BYTES:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(executor, sink.write, bytes(buffer))
-                buffer.clear()
-                if progress:
-                    progress(received)
-        if pending is not None:
-            await pending
-            pending = None
-        if buffer:
-            await loop.run_in_executor(executor, sink.write, bytes(buffer))
-            if progress:
-                progress(received)
+            await writer.add(chunk)
+    except httpx.TransportError:
+        # What arrived before the connection dropped is good data: keep it, so the resume starts after it.
+        await writer.flush()
+        raise
     finally:
-        if pending is not None:
-            # Cancelled or failed while a write is in flight: let it land before the file is closed.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(pending)
+        await writer.settle()
+    await writer.flush()
+
+
+class _Writer:
+    """Batches received bytes into ``CHUNK_BYTES`` writes, at most one in flight in the executor."""
+
+    def __init__(self, sink: _Sink, executor: Executor | None, progress: Callable[[int], None] | None) -> None:
+        self.sink = sink
+        self.executor = executor
+        self.progress = progress
+        self.received = sink.size
+        self.buffer = bytearray()
+        self.pending: asyncio.Future[None] | None = None
+
+    async def add(self, chunk: bytes) -> None:
+        self.received += len(chunk)
+        self.buffer += chunk
+        if len(self.buffer) >= CHUNK_BYTES:
+            await self._submit()
+
+    async def _submit(self) -> None:
+        if self.pending is not None:
+            await self.pending
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        self.pending = asyncio.get_running_loop().run_in_executor(self.executor, self.sink.write, data)
+        if self.progress:
+            self.progress(self.received)
+
+    async def flush(self) -> None:
+        """Write what is buffered and wait for it."""
+        if self.buffer:
+            await self._submit()
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait for the write in flight, even when cancelled, so the file is not closed under it."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await asyncio.shield(pending)
 
 
 async def upload_blob(
