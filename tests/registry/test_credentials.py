@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from imgsrc.errors import UpstreamAuthError
-from imgsrc.registry import EcrCredentials, WebhookCredentials
+from imgsrc.registry import Credentials, EcrCredentials, StaticCredentials, WebhookCredentials
 from tests.registry.conftest import ClientFactory, run
 from tests.support.faults import Status, manifest_path, start_fault_proxy
 from tests.support.images import push_image
@@ -231,3 +231,14 @@ def test_ecr_token_is_refetched_after_a_403(
 
         run(scenario())
     assert len(answers.requests) == 2
+
+
+def test_credentials_reprs_never_show_the_secret() -> None:
+    secret = "s3cr3t-value-42"
+    for value in (
+        Credentials("bob", secret),
+        StaticCredentials("bob", secret),
+        EcrCredentials("us-east-1", "AKIDREPR", secret),
+    ):
+        assert secret not in repr(value)
+        assert secret not in str(value)
