@@ -236,9 +236,7 @@ def _build_image(
         "schemaVersion": 2,
         "mediaType": types["manifest"],
         "config": {"mediaType": types["config"], "digest": config_digest, "size": len(config_bytes)},
-        "layers": [
-            {"mediaType": types["layer"], "digest": layer.digest, "size": layer.size} for layer in layers
-        ],
+        "layers": [{"mediaType": types["layer"], "digest": layer.digest, "size": layer.size} for layer in layers],
     }
     manifest_bytes = json.dumps(manifest, indent=3).encode()
     manifest_digest = _store_blob(layout, manifest_bytes)
@@ -392,9 +390,7 @@ def push_image(
     layout = _layout_dir(work_dir, repository, tag)
     if layers is None:
         layers = [make_layer(work_dir / "layers", size) for size in layer_sizes]
-    image = write_image(
-        layout, repository=repository, tag=tag, layers=layers, flavour=flavour, platform=platform
-    )
+    image = write_image(layout, repository=repository, tag=tag, layers=layers, flavour=flavour, platform=platform)
     skopeo_copy(registry, layout, image)
     if not keep_layout:
         shutil.rmtree(layout)

@@ -110,9 +110,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> N
     deadline = time.monotonic() + _STARTUP_TIMEOUT
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"docker-registry exited with {proc.returncode}: {log_path.read_text()[-2000:]}"
-            )
+            raise RuntimeError(f"docker-registry exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"{url}/v2/", timeout=2):  # noqa: S310 - loopback http URL we built
                 return

@@ -129,9 +129,7 @@ class TokenServer:
         for scope in scopes:
             if scope.type != "repository":
                 continue
-            allowed = (
-                {"pull", "push"} if username is not None else ({"pull"} if self.anonymous_pull else set())
-            )
+            allowed = {"pull", "push"} if username is not None else ({"pull"} if self.anonymous_pull else set())
             actions = tuple(a for a in scope.actions if a in allowed)
             if actions:
                 granted.append(Scope(scope.type, scope.name, actions))
@@ -236,17 +234,13 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 creds is not None and not secrets.compare_digest(server.users.get(creds[0], "\0"), creds[1])
             ):
                 server._record(TokenRequest(service, scopes, None, 401, (), authorization_sent))
-                self._answer(
-                    401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": 'Basic realm="token"'}
-                )
+                self._answer(401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": 'Basic realm="token"'})
                 return
             if creds is not None:
                 username = creds[0]
             elif not server.anonymous_pull:
                 server._record(TokenRequest(service, scopes, None, 401, (), authorization_sent))
-                self._answer(
-                    401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": 'Basic realm="token"'}
-                )
+                self._answer(401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": 'Basic realm="token"'})
                 return
             granted = server.grant(username, scopes)
             server._record(TokenRequest(service, scopes, username, 200, granted, authorization_sent))
