@@ -8,7 +8,8 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, get_args
+from types import SimpleNamespace
+from typing import Any, cast, get_args
 
 import pytest
 import typer.main
@@ -18,6 +19,7 @@ from imgsrc.cli import choices
 from imgsrc.cli.failures import ExitCode, exit_code_for, message_for
 from imgsrc.cli.logs import HANDLER_NAME, RedactQuerySecrets, configure_logging
 from imgsrc.cli.main import app
+from imgsrc.cli.render import progress_of
 from imgsrc.client.errors import ClientConnectionError, JobFailedError, JobTimeoutError
 from imgsrc.errors import InvalidArgumentError, NotFoundError, UnknownError
 from imgsrc.hubs.schemas import Capability
@@ -137,3 +139,10 @@ def test_access_log_lines_lose_credential_query_values() -> None:
     line = stream.getvalue()
     assert "upload-secret-123" not in line
     assert "hub-id=h1&token=********&x=1" in line
+
+
+def test_job_progress_reads_in_megabytes() -> None:
+    """An import's byte counts show as ``done of total MB``; a job without them shows nothing."""
+    importing = cast(Job, SimpleNamespace(progress={"bytes_done": 12_300_000, "bytes_total": 45_600_000}))
+    assert progress_of(importing) == "12.3 of 45.6 MB"
+    assert progress_of(Job.model_validate(job_document("running"))) == ""

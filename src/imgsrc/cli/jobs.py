@@ -28,7 +28,8 @@ PollOption = Annotated[float, typer.Option("--poll", min=0.05, help="Seconds bet
 def _describe(job: Job) -> str:
     steps = [step for task in job.tasks for step in task.steps or []]
     doing = f" · {steps[-1].caption}" if steps else ""
-    return f"job {job.id}: {job.state.current}{doing}"
+    progress = render.progress_of(job)
+    return f"job {job.id}: {job.state.current}{doing}" + (f" · {progress}" if progress else "")
 
 
 def follow(client: Client, target: JobRef, *, timeout: float | None, poll: float) -> Job:

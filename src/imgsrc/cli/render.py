@@ -24,6 +24,7 @@ from imgsrc.wire import Timestamp
 __all__ = [
     "console",
     "emit",
+    "progress_of",
     "show_created_hub",
     "show_descriptor",
     "show_hub",
@@ -161,18 +162,25 @@ def show_job(job: Job) -> None:
     ]
     for task in job.tasks:
         for step in task.steps or []:
-            pairs.append(
-                (
-                    f"  step: {step.caption}",
-                    f"{step.description} ({'running' if step.completed.is_zero else _when(step.completed)})",
-                )
-            )
-        progress = (task.output or {}).get("progress")
-        if isinstance(progress, dict):
-            pairs.append(
-                ("  progress", f"{progress.get('bytes_done', '?')} of {progress.get('bytes_total', '?')} bytes")
-            )
+            when = "running" if step.completed.is_zero else _when(step.completed)
+            pairs.append((f"  step: {step.caption}", f"{step.description} ({when})"))
+    done = progress_of(job)
+    if done:
+        pairs.append(("progress", done))
     _fields(pairs)
+
+
+def _megabytes(value: object) -> str:
+    return f"{value / 1e6:.1f}" if isinstance(value, int | float) else "?"
+
+
+def progress_of(job: Job) -> str:
+    """``12.3 of 45.6 MB`` while an import transfers bytes ("" otherwise). ``Job.progress`` arrives with the
+    images domain; it is read defensively so that a job without it still renders."""
+    progress = getattr(job, "progress", None)
+    if not isinstance(progress, dict) or not progress.get("bytes_total"):
+        return ""
+    return f"{_megabytes(progress.get('bytes_done'))} of {_megabytes(progress.get('bytes_total'))} MB"
 
 
 def show_descriptor(descriptor: JobDescriptor) -> None:
