@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from imgsrc.db import Database
 from imgsrc.settings import Settings
+from imgsrc.store import FilesystemBlobStore
 from imgsrc.vault import Vault
 from imgsrc.worker.queue import JobQueue
 
@@ -22,6 +23,7 @@ class Runtime:
     db: Database
     vault: Vault
     queue: JobQueue
+    store: FilesystemBlobStore
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -31,7 +33,8 @@ class Runtime:
         db.migrate(lock_dir=settings.data_dir)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         vault = Vault.from_settings(secret, settings.data_dir)
-        return cls(settings=settings, db=db, vault=vault, queue=JobQueue(settings))
+        store = FilesystemBlobStore(settings.data_dir / "store")
+        return cls(settings=settings, db=db, vault=vault, queue=JobQueue(settings), store=store)
 
     def close(self) -> None:
         self.queue.close()

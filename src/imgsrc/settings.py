@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     storage_registry_password: SecretStr | None = None
     storage_registry_prefix: str = Field(default="imgsrc", description="Repository prefix in the registry.")
     gc_grace_seconds: float = Field(default=2 * 3600.0, ge=0, description="Unreferenced blobs younger: kept.")
+    gc_interval_seconds: float = Field(default=600.0, gt=0, description="How often workers collect garbage.")
+    temp_max_age_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="Temporary files of abandoned imports older than this are removed."
+    )
 
     # --- builds and uploads ----------------------------------------------------------------------------------
     builder_isolation: Literal["auto", "oci", "chroot"] = "auto"

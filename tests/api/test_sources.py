@@ -205,7 +205,7 @@ def test_delete_runs_as_a_job_to_deleted(api: Any) -> None:
     job = wait_job(api, job_id)
     assert job["state"]["current"] == "completed", job
     assert_cycle_schema("Job", job)
-    assert [s["caption"] for s in job["tasks"][0]["steps"]] == ["Delete image source"]
+    assert [s["caption"] for s in job["tasks"][0]["steps"]] == ["Delete images", "Delete image source"]
     gone = api.get(f"/v1/images/sources/{source['id']}").json()["data"]
     assert gone["state"]["current"] == "deleted"
     assert gone["events"]["deleted"] != "0001-01-01T00:00:00Z"

@@ -16,6 +16,7 @@ from imgsrc.api.middleware import RequestGuard
 from imgsrc.api.responses import respond
 from imgsrc.hubs.routes import router as hubs_router
 from imgsrc.hubs.service import bootstrap
+from imgsrc.images.routes import router as images_router
 from imgsrc.jobs.routes import router as jobs_router
 from imgsrc.runtime import Runtime
 from imgsrc.settings import Settings
@@ -76,7 +77,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, streaming_paths=_streaming_path)
-    for router in (sources_router, jobs_router, hubs_router):
+    # sources first: `/v1/images/sources` must not be read as the image with ID "sources"
+    for router in (sources_router, images_router, jobs_router, hubs_router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)

@@ -20,6 +20,9 @@ class JobContext(Protocol):
     action: str
     input: dict[str, Any]
     attempt: int
+    cancel_reason: str | None
+    """Why the job was cancelled, once it is; ``None`` while it runs, and when this process is stopping (the job
+    will run again and may resume what it leaves)."""
 
     def step(self, caption: str, description: str = "") -> AbstractAsyncContextManager[None]:
         """Record a step on the job: started on entry, completed on normal exit."""

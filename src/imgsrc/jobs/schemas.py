@@ -57,7 +57,7 @@ class JobTask(WireModel):
     state: TaskState
     error: JobError | None
     input: dict[str, Any]
-    output: dict[str, Any] | None
+    output: dict[str, str] | None
 
 
 class JobState(WireModel):
@@ -67,8 +67,9 @@ class JobState(WireModel):
 
 
 class Job(WireModel):
-    """A long operation. Clients poll it until ``completed``, ``error`` or ``expired``. While an import runs, its
-    task's ``output.progress`` carries ``bytes_done``/``bytes_total`` (an extension of the published schema)."""
+    """A long operation. Clients poll it until ``completed``, ``error`` or ``expired``. While an import runs,
+    ``progress`` (an extension of the published schema) carries ``bytes_done``, ``bytes_total`` and layer counts;
+    the task's ``output`` (a map of strings, as published) carries the same figures and, at the end, the result."""
 
     id: str
     hub_id: str
@@ -82,6 +83,7 @@ class Job(WireModel):
     limit_duplicates: bool
     creator: CreatorScope
     state: JobState
+    progress: dict[str, int] | None = omitted()
 
     @property
     def finished(self) -> bool:

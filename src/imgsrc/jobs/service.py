@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from imgsrc.errors import NotFoundError
@@ -30,7 +30,7 @@ from imgsrc.jobs.schemas import (
 )
 from imgsrc.wire import ZERO_TIME, CreatorScope, Timestamp, utcnow
 
-__all__ = ["JOB_LIFETIME", "create_job", "descriptor", "get_job", "job_wire", "list_jobs"]
+__all__ = ["JOB_LIFETIME", "cancel_import", "create_job", "descriptor", "get_job", "job_wire", "list_jobs"]
 
 JOB_LIFETIME = timedelta(days=7)
 """How long a queued job may wait before it expires, and how long finished jobs stay readable."""
@@ -91,6 +91,32 @@ def create_job(
     return row
 
 
+def cancel_import(session: Session, job_id: str) -> None:
+    """Stop a job because its resource is going away: a queued job ends at once (``error``: cancelled); a running
+    one is asked to stop (its runner's heartbeat sees the request and cancels it)."""
+    now = utcnow()
+    session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.state.in_(("new", "queued", "scheduled")))
+        .values(
+            state="error",
+            task_state="error",
+            state_changed=now,
+            task_state_changed=now,
+            completed_at=now,
+            error_message="cancelled: the image was deleted",
+            cancel_requested=True,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(JobRow)
+        .where(JobRow.id == job_id, JobRow.state == "running")
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def descriptor(row: JobRow) -> JobDescriptor:
     """The answer of the call that started the job."""
     return JobDescriptor(
@@ -109,9 +135,9 @@ def descriptor(row: JobRow) -> JobDescriptor:
 def job_wire(row: JobRow) -> Job:
     events = JobEvents(queued=_ts(row.queued_at), started=_ts(row.started_at), completed=_ts(row.completed_at))
     error = JobError(message=row.error_message) if row.error_message and row.state == "error" else None
-    output = dict(row.output or {})
-    if row.progress:
-        output["progress"] = row.progress
+    output = {key: str(value) for key, value in (row.output or {}).items()}
+    progress = {key: int(value) for key, value in (row.progress or {}).items() if isinstance(value, int | float)}
+    output.update({key: str(value) for key, value in progress.items()})
     steps = [
         JobStep(
             caption=s["caption"],
@@ -145,6 +171,7 @@ def job_wire(row: JobRow) -> Job:
         limit_duplicates=row.limit_duplicates,
         creator=CreatorScope(id=row.creator_id, type=row.creator_type),
         state=JobState(current=row.state, changed=_ts(row.state_changed), error=error),
+        progress=progress or None,
     )
 
 

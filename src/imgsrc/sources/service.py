@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -39,13 +40,16 @@ __all__ = [
     "SOURCE_SORT_KEYS",
     "create_source",
     "find_source",
+    "inherit_existing",
     "list_sources",
     "mark_deleted",
+    "parse_origin",
     "request_delete",
     "source_origin_with_secrets",
     "source_wire",
     "update_access",
     "update_source",
+    "wire_origin",
 ]
 
 _ORIGIN = TypeAdapter[ImageOrigin](ImageOrigin)
@@ -65,7 +69,8 @@ SOURCE_STATES = ("live", "deleting", "deleted")
 # --- wire conversion -----------------------------------------------------------------------------------------------
 
 
-def _wire_origin(stored: dict[str, Any]) -> ImageOrigin:
+def wire_origin(stored: dict[str, Any]) -> ImageOrigin:
+    """A stored (masked) origin document as the wire model."""
     origin = _ORIGIN.validate_python(stored)
     if isinstance(origin, CycleUploadOrigin):
         # The published schema requires both fields; a source has no token of its own.
@@ -87,7 +92,7 @@ def source_wire(row: SourceRow, *, images_count: ImagesCount | None = None, with
         hub_id=row.hub_id,
         name=row.name,
         about=ImageSourceAbout(description=row.description),
-        origin=_wire_origin(row.origin),
+        origin=wire_origin(row.origin),
         builder=ImageSourceBuilder(integration_id=row.builder_integration_id) if row.has_builder else None,
         creator=CreatorScope(id=row.creator_id, type=row.creator_type),
         acl=ACL.model_validate(row.acl) if row.acl else None,
@@ -291,8 +296,9 @@ def list_sources(session: Session, principal: Principal, query: ListQuery) -> tu
     return rows, total
 
 
-def creators_include(session: Session, rows: list[SourceRow]) -> dict[str, Any]:
-    """``include=creators``: each creating API key once, by ID (secrets never included)."""
+def creators_include(session: Session, rows: Sequence[Any]) -> dict[str, Any]:
+    """``include=creators``: each creating API key once, by ID (secrets never included). ``rows`` are any
+    resources with ``creator_id``/``creator_type`` (sources, images)."""
     ids = {r.creator_id for r in rows if r.creator_type == "api-key"}
     if not ids:
         return {}
@@ -351,14 +357,21 @@ def request_delete(session: Session, principal: Principal, ref: str) -> JobRow:
 
 
 def source_origin_with_secrets(session: Session, vault: Vault, row: SourceRow) -> ImageOrigin:
-    """The source's origin with its secrets restored, and every detail it leaves unset taken from the source
-    named by ``existing.source_id`` (credentials included; they stay out of the copy that is stored)."""
+    """The source's origin with its secrets restored and ``existing.source_id`` resolved."""
     origin = apply_secrets(_ORIGIN.validate_python(row.origin), vault.open(row.origin_secrets))
+    return inherit_existing(session, vault, row.hub_id, origin, self_id=row.id)
+
+
+def inherit_existing(
+    session: Session, vault: Vault, hub_id: str, origin: ImageOrigin, *, self_id: str | None = None
+) -> ImageOrigin:
+    """Every detail ``origin`` leaves unset, taken from the source named by ``existing.source_id`` (credentials
+    included: they are used, never copied into what is stored)."""
     existing = getattr(getattr(origin, "details", None), "existing", None)
     if existing is None:
         return origin
-    other = _lookup(session, row.hub_id, existing.source_id)
-    if other is None or other.state != "live" or other.origin_type != row.origin_type or other.id == row.id:
+    other = _lookup(session, hub_id, existing.source_id)
+    if other is None or other.state != "live" or other.origin_type != origin.type or other.id == self_id:
         raise InvalidArgumentError(
             "the source named by `existing.source_id` is gone or of another type",
             source="/origin/details/existing/source_id",
@@ -367,6 +380,11 @@ def source_origin_with_secrets(session: Session, vault: Vault, row: SourceRow) -
     merged = _inherit(base.model_dump(), origin.model_dump(exclude_unset=True))
     merged["details"].pop("existing", None)
     return _ORIGIN.validate_python(merged)
+
+
+def parse_origin(stored: dict[str, Any]) -> ImageOrigin:
+    """A stored origin document (masked) as the model."""
+    return _ORIGIN.validate_python(stored)
 
 
 def _inherit(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:

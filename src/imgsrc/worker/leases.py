@@ -134,7 +134,7 @@ class Leases:
 
     def complete(self, session: Session, job_id: str, output: dict[str, Any] | None) -> bool:
         """Mark the job completed (in the caller's transaction, so the handler's last writes commit with it)."""
-        return self._finish(session, job_id, state="completed", task_state="completed", output=output, progress=None)
+        return self._finish(session, job_id, state="completed", task_state="completed", output=output)
 
     def fail(self, job_id: str, message: str) -> None:
         with self.db.session() as session:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 
 from imgsrc.errors import ImgsrcError
+from imgsrc.images.records import referenced_digests
 from imgsrc.jobs.context import Handler
 from imgsrc.runtime import Runtime
 from imgsrc.worker.runner import JobRunner
@@ -26,7 +28,8 @@ class Workers:
         self._recovery: threading.Thread | None = None
 
     def _recover_loop(self) -> None:
-        interval = self.runtime.settings.job_recover_seconds
+        settings = self.runtime.settings
+        next_gc = time.monotonic()
         while not self._stop.is_set():
             try:
                 found = self.runner.recover(self.runtime.queue.enqueue)
@@ -34,7 +37,30 @@ class Workers:
                     log.info("recovery sent %d job(s) to the queue", found)
             except ImgsrcError:
                 log.exception("job recovery pass failed; will retry")
-            self._stop.wait(interval)
+            if time.monotonic() >= next_gc:
+                next_gc = time.monotonic() + settings.gc_interval_seconds
+                self.collect_garbage()
+            self._stop.wait(settings.job_recover_seconds)
+
+    def collect_garbage(self) -> None:
+        """Remove blobs no image references (older than the grace window) and abandoned temporary files."""
+        settings = self.runtime.settings
+        try:
+            report = self.runtime.store.gc(
+                lambda digests: referenced_digests(self.runtime.db, digests),
+                grace_seconds=settings.gc_grace_seconds,
+                temp_max_age_seconds=settings.temp_max_age_seconds,
+            )
+        except ImgsrcError:
+            log.exception("garbage collection failed; will retry")
+            return
+        if report.removed or report.temp_removed:
+            log.info(
+                "garbage collection: %d blob(s) removed (%d bytes), %d temporary file(s)",
+                report.removed,
+                report.bytes_freed,
+                report.temp_removed,
+            )
 
     def _start_recovery(self) -> None:
         self._recovery = threading.Thread(target=self._recover_loop, name="imgsrc-recovery", daemon=True)

@@ -1,0 +1,1 @@
+"""Images: point-in-time imports and builds from image sources."""

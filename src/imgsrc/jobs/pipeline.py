@@ -1,0 +1,203 @@
+"""The import pipeline: the steps every import, build and upload goes through, and their bookkeeping.
+
+``new`` → ``downloading`` | ``building`` | ``uploading`` → ``verifying`` → ``saving`` → ``live``. Each step is
+recorded on the job and in the image's build log. Blobs are claimed in the database before they are fetched,
+fetched once whatever number of imports want them at the same time (the store's download slots), and committed
+to the content store atomically. A failure records its message on the image (which returns to ``new``) and the
+job, and leaves nothing behind: the import's temporary files go, and so do blobs it stored that nothing else
+references. A cancellation because the process stops keeps the temporary files, so the next run resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imgsrc.db import Database
+from imgsrc.errors import CancelledError, ImgsrcError
+from imgsrc.images import records
+from imgsrc.jobs.context import JobContext
+from imgsrc.settings import Settings
+from imgsrc.store import FilesystemBlobStore
+from imgsrc.vault import Vault
+from imgsrc.wire import utcnow
+
+__all__ = ["ImportRun", "PipelineDeps", "human_bytes"]
+
+log = logging.getLogger(__name__)
+_LOG_FLUSH_SECONDS = 0.5
+
+
+@dataclass
+class PipelineDeps:
+    """What the pipeline works with; built by the worker's composition."""
+
+    settings: Settings
+    db: Database
+    vault: Vault
+    store: FilesystemBlobStore
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+@dataclass
+class _Progress:
+    bytes_total: int = 0
+    layers_total: int = 0
+    layers_present: int = 0
+    layers_done: int = 0
+    per_blob: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "bytes_done": sum(self.per_blob.values()),
+            "bytes_total": self.bytes_total,
+            "layers_total": self.layers_total,
+            "layers_present": self.layers_present,
+            "layers_done": self.layers_done,
+        }
+
+
+class ImportRun:
+    """One run of one image's import: logging, states, blob fetching and the failure protocol."""
+
+    def __init__(self, ctx: JobContext, deps: PipelineDeps, image_id: str, hub_id: str) -> None:
+        self.ctx = ctx
+        self.deps = deps
+        self.image_id = image_id
+        self.hub_id = hub_id
+        self.started = time.monotonic()
+        self.acknowledged = utcnow()
+        self._log_buffer: list[str] = []
+        self._log_flushed = 0.0
+        self._temps: set[Path] = set()
+        self._stored: set[str] = set()  # blobs this run put into the store (candidates for clean-up on failure)
+        self.progress = _Progress()
+
+    # --- the build log -------------------------------------------------------------------------------------------
+
+    async def log(self, line: str) -> None:
+        """Add a line to the build log (timestamped; written in batches a few times a second)."""
+        elapsed = time.monotonic() - self.started
+        self._log_buffer.append(f"[{elapsed:7.2f}s] {line.rstrip()}\n")
+        if time.monotonic() - self._log_flushed >= _LOG_FLUSH_SECONDS:
+            await self.flush_log()
+
+    async def flush_log(self) -> None:
+        if not self._log_buffer:
+            return
+        text, self._log_buffer = "".join(self._log_buffer), []
+        self._log_flushed = time.monotonic()
+        await self.ctx.run_sync(records.append_log, self.deps.db, self.image_id, self.hub_id, text)
+
+    # --- states and steps ----------------------------------------------------------------------------------------
+
+    async def state(self, state: str) -> None:
+        await self.ctx.run_sync(records.set_state, self.deps.db, self.image_id, state)
+
+    @contextlib.asynccontextmanager
+    async def step(self, caption: str, description: str = "") -> AsyncIterator[None]:
+        await self.log(f"== {caption}" + (f": {description}" if description else ""))
+        async with self.ctx.step(caption, description):
+            yield
+        await self.flush_log()
+
+    async def report(self) -> None:
+        await self.ctx.progress(**self.progress.as_dict())
+
+    # --- blobs ---------------------------------------------------------------------------------------------------
+
+    async def claim(self, claims: list[records.BlobClaim]) -> None:
+        await self.ctx.run_sync(records.claim_blobs, self.deps.db, self.image_id, claims)
+
+    async def adopt(self, digest: str) -> bool:
+        """True if the store already holds the blob (now protected from garbage collection for a while)."""
+        return bool(await self.ctx.run_sync(self.deps.store.adopt, digest))
+
+    async def fetch_blob(
+        self, digest: str, size: int, fetch: Callable[[Path, Callable[[int], None]], Awaitable[None]]
+    ) -> bool:
+        """Store the blob unless it is there already: one fetch per digest across concurrent imports (download
+        slots), into a temporary file named after this image (so a re-run resumes it), committed atomically.
+        Returns True if it was fetched, False if it was already stored."""
+        if await self.adopt(digest):
+            return False
+        async with self.deps.store.download_slot(digest):
+            if await self.adopt(digest):
+                return False
+            temp = self.deps.store.temp_path(f"{self.image_id}-{digest.split(':', 1)[1]}")
+            self._temps.add(temp)
+
+            def moved(done: int) -> None:
+                self.progress.per_blob[digest] = done
+
+            await fetch(temp, moved)
+            await self.ctx.run_sync(self.deps.store.commit, temp, digest)
+            self._temps.discard(temp)
+            self._stored.add(digest)
+            self.progress.per_blob[digest] = size
+        return True
+
+    async def put_bytes(self, data: bytes) -> str:
+        digest: str = await self.ctx.run_sync(self.deps.store.put_bytes, data)
+        self._stored.add(digest)
+        return digest
+
+    # --- outcomes ------------------------------------------------------------------------------------------------
+
+    async def finish(self, stored: records.StoredImage) -> None:
+        await self.ctx.run_sync(
+            records.finish_import, self.deps.db, self.image_id, stored, acknowledged=self.acknowledged
+        )
+        await self.log(
+            f"live: {stored.manifest_digest} ({human_bytes(stored.size)}) in {time.monotonic() - self.started:.2f}s"
+        )
+        await self.flush_log()
+
+    async def fail(self, exc: BaseException) -> None:
+        """Record a failure (or a cancellation by the user) and clean up. A cancellation because this process is
+        stopping records nothing and keeps the temporary files: the job runs again and resumes."""
+        if isinstance(exc, asyncio.CancelledError) and self.ctx.cancel_reason is None:
+            with contextlib.suppress(Exception):
+                await self.flush_log()
+            return
+        if isinstance(exc, asyncio.CancelledError | CancelledError):
+            message = "cancelled: the image was deleted"
+        elif isinstance(exc, ImgsrcError):
+            message = exc.detail
+        else:
+            message = "internal error while importing (see the server log)"
+        await asyncio.shield(self._record_failure(message))
+
+    async def _record_failure(self, message: str) -> None:
+        try:
+            await self.log(f"error: {message}")
+            await self.flush_log()
+            await self.ctx.run_sync(records.fail_import, self.deps.db, self.image_id, message)
+            await self.ctx.run_sync(self._clean_up)
+        except ImgsrcError:
+            log.exception("image %s: could not record the failure of its import", self.image_id)
+
+    def _clean_up(self) -> None:
+        for temp in self._temps:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        if self._stored:
+            mine = set(self._stored)
+
+            def referenced(digests: Collection[str]) -> set[str]:
+                others = {d for d in digests if d not in mine}
+                return others | records.referenced_digests(self.deps.db, [d for d in digests if d in mine])
+
+            self.deps.store.gc(referenced, grace_seconds=0, temp_max_age_seconds=float("inf"))
