@@ -28,8 +28,9 @@ class JobContext(Protocol):
         """Record a step on the job: started on entry, completed on normal exit."""
         ...
 
-    async def progress(self, **values: Any) -> None:
-        """Report progress (``bytes_done``, ``bytes_total``, …); written to the job at most a few times a second."""
+    async def progress(self, *, flush: bool = False, **values: Any) -> None:
+        """Report progress (``bytes_done``, ``bytes_total``, …); written to the job at most a few times a second,
+        or at once with ``flush``."""
         ...
 
     async def run_sync(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imgsrc.builder.runner import finish_uncancelled
 from imgsrc.db import Database
 from imgsrc.errors import CancelledError, ImgsrcError
 from imgsrc.images import records
@@ -27,7 +29,7 @@ from imgsrc.store import FilesystemBlobStore
 from imgsrc.vault import Vault
 from imgsrc.wire import utcnow
 
-__all__ = ["ImportRun", "PipelineDeps", "human_bytes"]
+__all__ = ["ImportRun", "PipelineDeps", "first_error", "human_bytes"]
 
 log = logging.getLogger(__name__)
 _LOG_FLUSH_SECONDS = 0.5
@@ -41,6 +43,22 @@ class PipelineDeps:
     db: Database
     vault: Vault
     store: FilesystemBlobStore
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a group of concurrent failures: the first of the project's own errors (it says
+    what went wrong upstream), else the first of any kind."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    return next((e for e in leaves if isinstance(e, ImgsrcError)), leaves[0])
 
 
 def human_bytes(size: float) -> str:
@@ -113,8 +131,8 @@ class ImportRun:
             yield
         await self.flush_log()
 
-    async def report(self) -> None:
-        await self.ctx.progress(**self.progress.as_dict())
+    async def report(self, *, flush: bool = False) -> None:
+        await self.ctx.progress(flush=flush, **self.progress.as_dict())
 
     # --- blobs ---------------------------------------------------------------------------------------------------
 
@@ -143,15 +161,17 @@ class ImportRun:
                 self.progress.per_blob[digest] = done
 
             await fetch(temp, moved)
-            await self.ctx.run_sync(self.deps.store.commit, temp, digest)
-            self._temps.discard(temp)
+            # From here the blob may land in the store: note it first, and let the commit finish even if the
+            # import is cancelled meanwhile, so that the clean-up of a failed import always sees it.
             self._stored.add(digest)
+            await finish_uncancelled(self.ctx.run_sync(self.deps.store.commit, temp, digest))
+            self._temps.discard(temp)
             self.progress.per_blob[digest] = size
         return True
 
     async def put_bytes(self, data: bytes) -> str:
-        digest: str = await self.ctx.run_sync(self.deps.store.put_bytes, data)
-        self._stored.add(digest)
+        self._stored.add("sha256:" + hashlib.sha256(data).hexdigest())
+        digest: str = await finish_uncancelled(self.ctx.run_sync(self.deps.store.put_bytes, data))
         return digest
 
     # --- outcomes ------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from imgsrc.errors import InvalidArgumentError
 from imgsrc.images import records
 from imgsrc.images.config import config_summary, parse_image_config
 from imgsrc.images.schemas import ImageOverride
-from imgsrc.jobs.pipeline import ImportRun, human_bytes
+from imgsrc.jobs.pipeline import ImportRun, first_error, human_bytes
 from imgsrc.reference import DOCKER_HUB, ImageReference, parse_registry_url
 from imgsrc.registry.client import RegistryClient, ResolvedImage, UnchangedImage, registry_base_url
 from imgsrc.registry.credentials import CredentialsProvider, EcrCredentials, StaticCredentials, WebhookCredentials
@@ -206,9 +206,11 @@ async def _download(run: ImportRun, client: RegistryClient, upstream: Upstream, 
             async with asyncio.TaskGroup() as group:
                 for layer in resolved.layers:
                     group.create_task(_layer(run, client, upstream, layer, slots))
+        except BaseExceptionGroup as failures:
+            raise first_error(failures) from None
         finally:
             reporter.cancel()
-        await run.report()
+        await run.report(flush=True)
 
 
 async def _layer(

@@ -53,10 +53,10 @@ class RunningJob:
         record["completed"] = utcnow().wire()
         await self.run_sync(self._leases.record_progress, self.job_id, steps=list(self._steps))
 
-    async def progress(self, **values: Any) -> None:
+    async def progress(self, *, flush: bool = False, **values: Any) -> None:
         self._progress.update(values)
         now = time.monotonic()
-        if now - self._progress_written >= _PROGRESS_INTERVAL:
+        if flush or now - self._progress_written >= _PROGRESS_INTERVAL:
             self._progress_written = now
             await self.run_sync(self._leases.record_progress, self.job_id, progress=dict(self._progress))
 
