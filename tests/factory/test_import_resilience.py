@@ -110,7 +110,7 @@ def test_429_with_retry_after_is_honoured(
     pushed = push_image(registry, tmp_path, "res/limited")
     proxy.rate_limit(blob_path(pushed.layer_digests[0]), retry_after="1", times=2)
     started = time.monotonic()
-    image, job = factory.import_image(origin_via(proxy, "res/limited:latest"))
+    _image, job = factory.import_image(origin_via(proxy, "res/limited:latest"))
     assert job["state"]["current"] == "completed", job
     assert time.monotonic() - started >= 2.0  # two waits of the one second the registry asked for
     assert proxy.count("GET", blob_path(pushed.layer_digests[0])) == 3

@@ -122,9 +122,9 @@ def test_docker_hub_credentials_are_used_for_private_repositories(make_factory: 
     with start_registry(tmp_path / "private-hub", auth="token", token_anonymous_pull=False) as hub:
         push_image(hub, tmp_path, "acme/private", "1")
         with make_factory(dockerhub_registry_url=hub.url, dockerhub_auth_url=hub.token_realm) as f:
-            anonymous, job = f.import_image({"type": "docker-hub", "details": {"target": "acme/private:1"}})
+            _anonymous, job = f.import_image({"type": "docker-hub", "details": {"target": "acme/private:1"}})
             assert job["state"]["current"] == "error"
-            with_creds, job = f.import_image(
+            _with_creds, job = f.import_image(
                 {
                     "type": "docker-hub",
                     "details": {"target": "acme/private:1", "username": hub.username, "token": hub.password},
@@ -142,7 +142,8 @@ def test_multi_arch_index_selects_the_platform_and_records_the_index(
         assert job["state"]["current"] == "completed", job
         assert image["backend"]["file_id"] == pushed.children["linux/amd64"].manifest_digest
         log = f.log(image["id"])
-        assert pushed.index_digest in log and "linux/amd64" in log
+        assert pushed.index_digest in log
+        assert "linux/amd64" in log
         with f.client.app.state.runtime.db.session() as session:  # type: ignore[attr-defined]
             row = session.get(ImageRow, image["id"])
             assert row.index_digest == pushed.index_digest
