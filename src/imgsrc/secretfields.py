@@ -49,6 +49,12 @@ def _marked(annotation: Any) -> bool:
 
 
 @functools.cache
+def secret_field_names(cls: type[BaseModel]) -> frozenset[str]:
+    """Names of the fields of ``cls`` that hold secrets."""
+    return _secret_fields(cls)
+
+
+@functools.cache
 def _secret_fields(cls: type[BaseModel]) -> frozenset[str]:
     return frozenset(
         name

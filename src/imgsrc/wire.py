@@ -7,12 +7,15 @@ so this module depends on pydantic and the standard library only.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
+
+from imgsrc.secretfields import MASK, secret_field_names
 
 __all__ = [
     "ID",
@@ -29,9 +32,15 @@ __all__ = [
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: unknown fields are refused (a typo must not be silently dropped)."""
+    """Base of every wire model: unknown fields are refused (a typo must not be silently dropped), and secret
+    fields never show in reprs (so they cannot leak through logs or tracebacks)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        hidden = secret_field_names(type(self))
+        for name, value in super().__repr_args__():
+            yield name, (MASK if name in hidden and value is not None else value)
 
 
 def _is_none(value: object) -> bool:

@@ -66,7 +66,7 @@ class ApiKey(WireModel):
     capabilities: list[str] = Field(description='Capability names, or ["all"].')
     role_id: str | None = None
     events: Events
-    secret: str | None = omitted()
+    secret: str | None = omitted(repr=False)
 
 
 class CreatedHub(WireModel):
