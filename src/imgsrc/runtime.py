@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from imgsrc.db import Database
 from imgsrc.settings import Settings
 from imgsrc.store import FilesystemBlobStore
+from imgsrc.store.external import ExternalRegistry
 from imgsrc.vault import Vault
 from imgsrc.worker.queue import JobQueue
 
@@ -24,6 +25,7 @@ class Runtime:
     vault: Vault
     queue: JobQueue
     store: FilesystemBlobStore
+    external: ExternalRegistry | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -34,7 +36,8 @@ class Runtime:
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         vault = Vault.from_settings(secret, settings.data_dir)
         store = FilesystemBlobStore(settings.data_dir / "store")
-        return cls(settings=settings, db=db, vault=vault, queue=JobQueue(settings), store=store)
+        external = ExternalRegistry(settings) if settings.storage == "registry" else None
+        return cls(settings=settings, db=db, vault=vault, queue=JobQueue(settings), store=store, external=external)
 
     def close(self) -> None:
         self.queue.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -68,7 +69,7 @@ def test_a_job_killed_mid_download_finishes_after_restart(registry: RunningRegis
     second = make_layer(tmp_path / "layers", 300_000)
     pushed = push_image(registry, tmp_path, "crash/me", layers=[first, second])
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "server.log"
-    with start_fault_proxy(registry.url) as proxy:
+    with contextlib.ExitStack() as stack, start_fault_proxy(registry.url) as proxy:
         # the second layer is held back long enough for the process to die mid-import
         proxy.rate_limit(r"/v2/.+/blobs/" + re.escape(second.digest), retry_after="30", times=1)
         origin = registry_origin(registry, "crash/me:latest")

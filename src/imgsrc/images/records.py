@@ -24,6 +24,7 @@ from imgsrc.secretfields import apply_secrets
 from imgsrc.sources.models import SourceRow
 from imgsrc.sources.origins import ImageOrigin
 from imgsrc.sources.service import inherit_existing, parse_origin
+from imgsrc.store.external import ExternalRegistry
 from imgsrc.vault import Vault
 from imgsrc.wire import utcnow
 
@@ -36,8 +37,10 @@ __all__ = [
     "delete_image",
     "fail_import",
     "finish_import",
+    "image_source_id",
     "known_manifests",
     "load_plan",
+    "mount_candidates",
     "referenced_digests",
     "reuse_live_image",
     "set_state",
@@ -156,9 +159,11 @@ def known_manifests(db: Database, hub_id: str) -> set[str]:
     return {d for pair in rows for d in pair if d}
 
 
-def reuse_live_image(db: Database, image_id: str, hub_id: str, digest: str) -> tuple[StoredImage, list[str]] | None:
+def reuse_live_image(
+    db: Database, image_id: str, hub_id: str, digest: str
+) -> tuple[StoredImage, list[BlobClaim]] | None:
     """Make the image a copy of the hub's live image holding ``digest`` (manifest or index): same blobs, same
-    details. Returns what was copied and the blob digests, or None if no such live image remains."""
+    details. Returns what was copied and the blobs it claims, or None if no such live image remains."""
     with db.session() as session:
         twin = session.scalar(
             select(ImageRow)
@@ -184,7 +189,7 @@ def reuse_live_image(db: Database, image_id: str, hub_id: str, digest: str) -> t
         )
         claims = [BlobClaim(b.digest, b.kind, b.media_type, b.size) for b in sorted(blobs, key=lambda b: b.position)]
     claim_blobs(db, image_id, claims)
-    return stored, [c.digest for c in claims]
+    return stored, claims
 
 
 def finish_import(db: Database, image_id: str, stored: StoredImage, *, acknowledged: datetime) -> None:
@@ -275,7 +280,8 @@ def reset_log(db: Database, image_id: str) -> None:
 
 
 def referenced_digests(db: Database, digests: Collection[str]) -> set[str]:
-    """Which of ``digests`` some image that is not deleted references or has claimed (garbage collection)."""
+    """Which of ``digests`` the local store must keep (garbage collection): those some image that is not deleted
+    references or has claimed — except the layers of images kept in an external registry, which live there."""
     found: set[str] = set()
     items = list(digests)
     with db.session() as session:
@@ -286,10 +292,32 @@ def referenced_digests(db: Database, digests: Collection[str]) -> set[str]:
                     select(ImageBlobRow.digest)
                     .join(ImageRow, ImageRow.id == ImageBlobRow.image_id)
                     .where(ImageBlobRow.digest.in_(batch), ImageRow.state != "deleted")
+                    .where(
+                        (ImageBlobRow.kind != "layer")
+                        | ImageRow.backend_provider.is_(None)
+                        | (ImageRow.backend_provider == "local")
+                    )
                     .distinct()
                 )
             )
     return found
+
+
+def image_source_id(db: Database, image_id: str) -> str:
+    with db.session() as session:
+        return session.get_one(ImageRow, image_id).source_id
+
+
+def mount_candidates(db: Database, digest: str, limit: int = 3) -> list[str]:
+    """Repositories of the external registry known to hold ``digest`` (from live images kept there)."""
+    with db.session() as session:
+        names = session.scalars(
+            select(ImageRow.backend_file_name)
+            .join(ImageBlobRow, ImageBlobRow.image_id == ImageRow.id)
+            .where(ImageBlobRow.digest == digest, ImageRow.backend_provider == "registry", ImageRow.state == "live")
+            .limit(limit)
+        ).all()
+    return [ExternalRegistry.repository_of(n) for n in names if n]
 
 
 def images_to_prune(db: Database, source_ids: list[str], *, older_than: timedelta) -> list[str]:

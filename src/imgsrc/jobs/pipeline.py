@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import time
@@ -26,6 +27,7 @@ from imgsrc.images import records
 from imgsrc.jobs.context import JobContext
 from imgsrc.settings import Settings
 from imgsrc.store import FilesystemBlobStore
+from imgsrc.store.external import ExternalRegistry, PushBlob
 from imgsrc.vault import Vault
 from imgsrc.wire import utcnow
 
@@ -43,6 +45,7 @@ class PipelineDeps:
     db: Database
     vault: Vault
     store: FilesystemBlobStore
+    external: ExternalRegistry | None = None
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -101,6 +104,7 @@ class ImportRun:
         self._log_flushed = 0.0
         self._temps: set[Path] = set()
         self._stored: set[str] = set()  # blobs this run put into the store (candidates for clean-up on failure)
+        self.claims: list[records.BlobClaim] = []
         self.progress = _Progress()
 
     # --- the build log -------------------------------------------------------------------------------------------
@@ -137,7 +141,9 @@ class ImportRun:
     # --- blobs ---------------------------------------------------------------------------------------------------
 
     async def claim(self, claims: list[records.BlobClaim]) -> None:
+        """Record the blobs the image needs before fetching them (garbage collection spares claimed blobs)."""
         await self.ctx.run_sync(records.claim_blobs, self.deps.db, self.image_id, claims)
+        self.claims = list(claims)
 
     async def adopt(self, digest: str) -> bool:
         """True if the store already holds the blob (now protected from garbage collection for a while)."""
@@ -177,6 +183,9 @@ class ImportRun:
     # --- outcomes ------------------------------------------------------------------------------------------------
 
     async def finish(self, stored: records.StoredImage) -> None:
+        """The image is saved: pushed to the external registry when that is the store, then ``live``."""
+        if self.deps.external is not None:
+            stored = await self._push_external(stored)
         await self.ctx.run_sync(
             records.finish_import, self.deps.db, self.image_id, stored, acknowledged=self.acknowledged
         )
@@ -184,6 +193,37 @@ class ImportRun:
             f"live: {stored.manifest_digest} ({human_bytes(stored.size)}) in {time.monotonic() - self.started:.2f}s"
         )
         await self.flush_log()
+
+    async def _push_external(self, stored: records.StoredImage) -> records.StoredImage:
+        external = self.deps.external
+        assert external is not None  # noqa: S101 - checked by the caller
+        source_id = await self.ctx.run_sync(records.image_source_id, self.deps.db, self.image_id)
+        repository = external.repository(self.hub_id, source_id)
+        manifest = await self.ctx.run_sync(
+            self.deps.store.read_bytes, stored.manifest_digest, self.deps.settings.max_manifest_bytes
+        )
+        blobs = [PushBlob(c.digest, c.size) for c in self.claims if c.kind != "manifest"]
+        await self.log(f"storage: pushing {len(blobs)} blob(s) to {external.endpoint.host}/{repository}")
+        pending: list[str] = []
+
+        def candidates(digest: str) -> list[str]:
+            return records.mount_candidates(self.deps.db, digest)
+
+        await external.push(
+            repository,
+            manifest=manifest,
+            manifest_media_type=stored.manifest_media_type,
+            tag=self.image_id,
+            blobs=blobs,
+            local=self.deps.store,
+            mount_candidates=candidates,
+            log_line=pending.append,
+        )
+        for line in pending:
+            await self.log(line)
+        return dataclasses.replace(
+            stored, provider=external.provider, file_name=external.location(repository, stored.manifest_digest)
+        )
 
     async def fail(self, exc: BaseException) -> None:
         """Record a failure (or a cancellation by the user) and clean up. A cancellation because this process is

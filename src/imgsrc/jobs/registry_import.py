@@ -166,11 +166,14 @@ async def _reuse(run: ImportRun, unchanged: UnchangedImage, upstream: Upstream) 
     )
     if reused is None:
         return False
-    stored, digests = reused
-    for digest in digests:
-        if not await run.adopt(digest):
-            await run.log(f"{digest} is missing from the store: importing in full")
+    stored, claims = reused
+    for claim in claims:
+        if claim.kind == "layer" and stored.provider != "local":
+            continue  # kept in the external registry, not here
+        if not await run.adopt(claim.digest):
+            await run.log(f"{claim.digest} is missing from the store: importing in full")
             return False
+    run.claims = claims
     await run.log(f"unchanged: {upstream.display} is {unchanged.digest}, already live in this hub; nothing to download")
     await run.state("verifying")
     await run.state("saving")

@@ -11,5 +11,7 @@ __all__ = ["build_handlers"]
 
 
 def build_handlers(runtime: Runtime) -> dict[str, Handler]:
-    deps = PipelineDeps(settings=runtime.settings, db=runtime.db, vault=runtime.vault, store=runtime.store)
+    deps = PipelineDeps(
+        settings=runtime.settings, db=runtime.db, vault=runtime.vault, store=runtime.store, external=runtime.external
+    )
     return factory_handlers(deps)
