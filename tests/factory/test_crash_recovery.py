@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -64,23 +63,26 @@ def serve(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[byt
                 process.wait()
 
 
+def client(data_dir: Path, port: int) -> httpx.Client:
+    boot = json.loads((data_dir / "bootstrap.json").read_text())
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {boot['api_key']}", "X-Hub-Id": boot["hub_id"]},
+        timeout=10,
+    )
+
+
 def test_a_job_killed_mid_download_finishes_after_restart(registry: RunningRegistry, tmp_path: Path) -> None:
     first = make_layer(tmp_path / "layers", 200_000)
     second = make_layer(tmp_path / "layers", 300_000)
     pushed = push_image(registry, tmp_path, "crash/me", layers=[first, second])
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "server.log"
-    with contextlib.ExitStack() as stack, start_fault_proxy(registry.url) as proxy:
+    with start_fault_proxy(registry.url) as proxy:
         # the second layer is held back long enough for the process to die mid-import
         proxy.rate_limit(r"/v2/.+/blobs/" + re.escape(second.digest), retry_after="30", times=1)
         origin = registry_origin(registry, "crash/me:latest")
         origin["details"]["url"] = proxy.url  # type: ignore[index]
-        with serve(data_dir, port, log) as server:
-            boot = json.loads((data_dir / "bootstrap.json").read_text())
-            api = httpx.Client(
-                base_url=f"http://127.0.0.1:{port}",
-                headers={"Authorization": f"Bearer {boot['api_key']}", "X-Hub-Id": boot["hub_id"]},
-                timeout=10,
-            )
+        with serve(data_dir, port, log) as server, client(data_dir, port) as api:
             source = api.post("/v1/images/sources", json={"type": "direct", "origin": origin}).json()["data"]
             image = api.post("/v1/images", json={"source_id": source["id"]}).json()["data"]
             job_id = api.post(f"/v1/images/{image['id']}/tasks", json={"action": "import"}).json()["data"]["job"]["id"]
@@ -92,7 +94,7 @@ def test_a_job_killed_mid_download_finishes_after_restart(registry: RunningRegis
             assert api.get(f"/v1/jobs/{job_id}").json()["data"]["state"]["current"] == "running"
             server.send_signal(signal.SIGKILL)
             server.wait()
-        with serve(data_dir, port, log):
+        with serve(data_dir, port, log), client(data_dir, port) as api:
             deadline = time.monotonic() + 60
             while True:
                 job = api.get(f"/v1/jobs/{job_id}").json()["data"]
