@@ -4,6 +4,7 @@ one; nothing is lost across a restart."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import uuid
@@ -34,72 +35,47 @@ def _stop_workers(client: TestClient) -> None:
     workers.stop()
 
 
-def test_a_job_whose_runner_died_is_run_again(api: Any, client: TestClient, settings: Any) -> None:
-    """A job left `running` by a process that no longer exists is queued again at once and completes."""
-    _stop_workers(client)  # nobody runs jobs: the one we create stays queued
+def _orphaned_job(api: Any, client: TestClient, settings: Any, *, owner: str, expires: timedelta, attempts: int) -> str:
+    """A source deletion job left `running` by a runner that is gone (no worker of this server runs jobs)."""
+    _stop_workers(client)
     source = new_source(api)
-    job_id = api.delete(f"/v1/images/sources/{source['id']}").json()["data"]["job"]["id"]
+    job_id = str(api.delete(f"/v1/images/sources/{source['id']}").json()["data"]["job"]["id"])
     db = Database(settings.resolved_database_url)
     with db.session() as session:
         session.execute(
             update(JobRow)
             .where(JobRow.id == job_id)
-            .values(
-                state="running",
-                lease_owner=f"{__import__('socket').gethostname()}:{_dead_pid()}:dead",
-                lease_expires=utcnow() + timedelta(hours=1),
-                attempts=1,
-            )
+            .values(state="running", lease_owner=owner, lease_expires=utcnow() + expires, attempts=attempts)
         )
     db.dispose()
-    # a new server on the same store recovers it
+    return job_id
+
+
+def _recovered(api: Any, settings: Any, job_id: str) -> dict[str, Any]:
+    """The job as a new server on the same store leaves it."""
     with TestClient(create_app(settings)) as second:
-        job = wait_job(api.__class__(second, api.hub_id, api.key), job_id)
+        return wait_job(Api(second, api.hub_id, api.key), job_id)
+
+
+def test_a_job_whose_runner_died_is_run_again(api: Any, client: TestClient, settings: Any) -> None:
+    """A job left `running` by a process of this host that no longer exists is queued again at once, although
+    its lease has an hour to go, and completes."""
+    owner = f"{socket.gethostname()}:{_dead_pid()}:dead"
+    job_id = _orphaned_job(api, client, settings, owner=owner, expires=timedelta(hours=1), attempts=1)
+    job = _recovered(api, settings, job_id)
     assert job["state"]["current"] == "completed", job
-    assert api.get(f"/v1/images/sources/{source['id']}").json()["data"]["state"]["current"] == "deleted"
+    source_id = job["tasks"][0]["input"]["source_id"]
+    assert api.get(f"/v1/images/sources/{source_id}").json()["data"]["state"]["current"] == "deleted"
 
 
 def test_a_job_with_an_expired_lease_is_taken_back(api: Any, client: TestClient, settings: Any) -> None:
-    _stop_workers(client)
-    source = new_source(api)
-    job_id = api.delete(f"/v1/images/sources/{source['id']}").json()["data"]["job"]["id"]
-    db = Database(settings.resolved_database_url)
-    with db.session() as session:
-        session.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id)
-            .values(
-                state="running",
-                lease_owner="elsewhere:1:gone",
-                lease_expires=utcnow() - timedelta(seconds=1),
-                attempts=1,
-            )
-        )
-    db.dispose()
-    with TestClient(create_app(settings)) as second:
-        job = wait_job(api.__class__(second, api.hub_id, api.key), job_id)
-    assert job["state"]["current"] == "completed", job
+    job_id = _orphaned_job(api, client, settings, owner="elsewhere:1:gone", expires=timedelta(seconds=-1), attempts=1)
+    assert _recovered(api, settings, job_id)["state"]["current"] == "completed"
 
 
 def test_a_job_that_keeps_losing_its_runner_fails_for_good(api: Any, client: TestClient, settings: Any) -> None:
-    _stop_workers(client)
-    source = new_source(api)
-    job_id = api.delete(f"/v1/images/sources/{source['id']}").json()["data"]["job"]["id"]
-    db = Database(settings.resolved_database_url)
-    with db.session() as session:
-        session.execute(
-            update(JobRow)
-            .where(JobRow.id == job_id)
-            .values(
-                state="running",
-                lease_owner="elsewhere:1:gone",
-                lease_expires=utcnow() - timedelta(seconds=1),
-                attempts=5,
-            )
-        )
-    db.dispose()
-    with TestClient(create_app(settings)) as second:
-        job = wait_job(api.__class__(second, api.hub_id, api.key), job_id)
+    job_id = _orphaned_job(api, client, settings, owner="elsewhere:1:gone", expires=timedelta(seconds=-1), attempts=5)
+    job = _recovered(api, settings, job_id)
     assert job["state"]["current"] == "error"
     assert "gave up after 5 attempts" in job["state"]["error"]["message"]
 

@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, not_, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from imgsrc.errors import InvalidArgumentError, InvalidStateError, NotFoundError
@@ -33,9 +33,9 @@ from imgsrc.images.schemas import (
 from imgsrc.jobs.models import JobRow
 from imgsrc.jobs.service import cancel_import, create_job
 from imgsrc.listing import ListQuery
-from imgsrc.sources.models import SourceAclRow, SourceRow
+from imgsrc.sources.models import SourceRow
 from imgsrc.sources.origins import CycleUploadDetails, CycleUploadOrigin
-from imgsrc.sources.service import find_source, source_origin_with_secrets, wire_origin
+from imgsrc.sources.service import find_source, source_origin_with_secrets, visible_to, wire_origin
 from imgsrc.vault import Vault
 from imgsrc.wire import ZERO_TIME, CreatorScope, Events, StateError, Timestamp, utcnow
 
@@ -126,30 +126,13 @@ def image_wire(row: ImageRow, *, upload_token: str | None = None) -> Image:
 # --- reading -------------------------------------------------------------------------------------------------------
 
 
-def _visible(query: Select[Any], principal: Principal) -> Select[Any]:
-    """Images of sources whose ACL does not let the key view them are invisible, like the sources."""
-    if principal.is_all:
-        return query
-    has_acl = exists().where(SourceAclRow.source_id == ImageRow.source_id)
-    if principal.role_id is None:
-        return query.where(not_(has_acl))
-    granted = exists().where(
-        and_(
-            SourceAclRow.source_id == ImageRow.source_id,
-            SourceAclRow.role_id == principal.role_id,
-            SourceAclRow.view.is_(True),
-        )
-    )
-    return query.where(or_(not_(has_acl), granted))
-
-
 def find_image(session: Session, principal: Principal, image_id: str, *, for_update: bool = False) -> ImageRow:
     """An image of the caller's hub that the caller may see (404 otherwise). ``for_update`` refuses images
     being deleted (403 invalid-state)."""
     row = session.get(ImageRow, image_id) if is_id(image_id) else None
     if row is None or row.hub_id != principal.hub_id:
         raise NotFoundError("image not found", code="404.image")
-    visible = _visible(select(ImageRow.id).where(ImageRow.id == row.id), principal)
+    visible = visible_to(select(ImageRow.id).where(ImageRow.id == row.id), principal, ImageRow.source_id)
     if not principal.is_all and session.scalar(visible) is None:
         raise NotFoundError("image not found", code="404.image")
     if for_update and row.state in ("deleting", "deleted"):
@@ -159,7 +142,7 @@ def find_image(session: Session, principal: Principal, image_id: str, *, for_upd
 
 def list_images(session: Session, principal: Principal, query: ListQuery) -> tuple[list[ImageRow], int]:
     principal.require("images-view")
-    stmt = _visible(select(ImageRow).where(ImageRow.hub_id == principal.hub_id), principal)
+    stmt = visible_to(select(ImageRow).where(ImageRow.hub_id == principal.hub_id), principal, ImageRow.source_id)
     states = query.filters.get("state")
     if states:
         for value in states:

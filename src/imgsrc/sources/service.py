@@ -49,6 +49,7 @@ __all__ = [
     "source_wire",
     "update_access",
     "update_source",
+    "visible_to",
     "wire_origin",
 ]
 
@@ -243,15 +244,18 @@ def find_source(
     return row
 
 
-def _visible(query: Select[Any], principal: Principal) -> Select[Any]:
+def visible_to(query: Select[Any], principal: Principal, source_id: Any) -> Select[Any]:
+    """``query`` narrowed to rows whose source (``source_id``: the column naming it) the key may view: sources
+    without an ACL, and those whose ACL grants ``view`` to the key's role. Keys holding ``all`` see everything.
+    Images follow their source's ACL, so the images domain uses this too."""
     if principal.is_all:
         return query
-    has_acl = exists().where(SourceAclRow.source_id == SourceRow.id)
+    has_acl = exists().where(SourceAclRow.source_id == source_id)
     if principal.role_id is None:
         return query.where(not_(has_acl))
     granted = exists().where(
         and_(
-            SourceAclRow.source_id == SourceRow.id,
+            SourceAclRow.source_id == source_id,
             SourceAclRow.role_id == principal.role_id,
             SourceAclRow.view.is_(True),
         )
@@ -262,7 +266,7 @@ def _visible(query: Select[Any], principal: Principal) -> Select[Any]:
 def list_sources(session: Session, principal: Principal, query: ListQuery) -> tuple[list[SourceRow], int]:
     """One page of the hub's sources the caller may see, and the total matching."""
     principal.require("images-sources-view")
-    stmt = _visible(select(SourceRow).where(SourceRow.hub_id == principal.hub_id), principal)
+    stmt = visible_to(select(SourceRow).where(SourceRow.hub_id == principal.hub_id), principal, SourceRow.id)
     states = query.filters.get("state")
     if states:
         for value in states:

@@ -68,7 +68,7 @@ class Workers:
 
     def start(self, threads: int) -> None:
         """Start consumer threads inside a host program (the HTTP server)."""
-        self.runtime.queue.start_consumer(self.runner.run, threads, embedded=True)
+        self.runtime.queue.start_consumer(self.runner.run, threads)
         self._start_recovery()
 
     def run_forever(self, threads: int) -> None:

@@ -62,26 +62,11 @@ class JobQueue:
         except Exception:
             log.exception("could not enqueue job %s; recovery will retry", job_id)
 
-    def start_consumer(self, handler: Callable[[str], None], workers: int, *, embedded: bool) -> None:
-        """Start ``workers`` threads taking messages and calling ``handler(job_id)``."""
+    def _make_consumer(self, handler: Callable[[str], None], workers: int, cls: type[Consumer]) -> Consumer:
+        """Worker threads taking messages and calling ``handler(job_id)``; an idle worker polls at most every
+        ``job_poll_seconds`` (the Redis backend blocks on the list instead)."""
         self._handler = handler
-        cls = _EmbeddedConsumer if embedded else Consumer
         self._consumer = cls(
-            self.huey,
-            workers=workers,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.05,
-            backoff=1.5,
-            max_delay=self._settings.job_poll_seconds,
-            check_worker_health=True,
-        )
-        self._consumer.start()
-
-    def run_consumer_forever(self, handler: Callable[[str], None], workers: int) -> None:
-        """For the dedicated ``imgsrc worker`` process: Huey's own main loop and signal handling."""
-        self._handler = handler
-        self._consumer = Consumer(
             self.huey,
             workers=workers,
             worker_type="thread",
@@ -91,7 +76,15 @@ class JobQueue:
             max_delay=self._settings.job_poll_seconds,
             graceful_signal="TERM",
         )
-        self._consumer.run()
+        return self._consumer
+
+    def start_consumer(self, handler: Callable[[str], None], workers: int) -> None:
+        """Start consumer threads inside a host program (the HTTP server owns the signal handlers)."""
+        self._make_consumer(handler, workers, _EmbeddedConsumer).start()
+
+    def run_consumer_forever(self, handler: Callable[[str], None], workers: int) -> None:
+        """For the dedicated ``imgsrc worker`` process: Huey's own main loop and signal handling."""
+        self._make_consumer(handler, workers, Consumer).run()
 
     def stop_consumer(self) -> None:
         if self._consumer is not None:
