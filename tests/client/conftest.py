@@ -1,5 +1,6 @@
-"""Fixtures of the SDK tests: the real server (uvicorn on a free loopback port) and clients holding its keys;
-plus documents for tests that script the server's answers with an httpx ``MockTransport``."""
+"""Fixtures of the SDK tests: the real server (uvicorn on a free loopback port) and clients holding its keys, the
+real anonymous registry (``registry``) to import from; plus documents for tests that script the server's answers
+with a fake transport."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 from imgsrc.client import Client
 from imgsrc.settings import Settings
 from tests.conftest import make_settings
+from tests.support.registry import RunningRegistry, registry
 from tests.support.server import LiveServer, live_server
+
+__all__ = ["registry"]
 
 
 @pytest.fixture
@@ -72,3 +76,48 @@ def job_document(state: str, message: str | None = None, job_id: str = JOB_ID) -
         "creator": {"id": "6b0a5bee7d3dfcb93f0b89e4", "type": "api-key"},
         "state": {"current": state, "changed": WHEN, "error": error},
     }
+
+
+IMAGE_ID = "6b0a5bee1c2d3e4f5a6b7c8d"
+HUB_ID = "6b0a5bee402a0491e8693646"
+SOURCE_ID = "6b0a5bee0a1b2c3d4e5f6a7b"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def image_document(
+    state: str = "new", *, token: str | None = None, origin: dict[str, Any] | None = None, image_id: str = IMAGE_ID
+) -> dict[str, Any]:
+    """An image as the server answers it: of a cycle-upload source (holding ``token`` if given, as in the answer
+    that created it) unless ``origin`` says otherwise; ``live`` images carry a digest and a size."""
+    live = state == "live"
+    if origin is None:
+        details: dict[str, Any] = {"token": token, "expires": WHEN} if token is not None else {}
+        origin = {"type": "cycle-upload", "details": details}
+    return {
+        "id": image_id,
+        "hub_id": HUB_ID,
+        "name": "uploaded",
+        "size": 4096 if live else 0,
+        "about": {"description": None},
+        "backend": {
+            "provider": "local" if live else "",
+            "size": 4096 if live else 0,
+            "file_name": "",
+            "file_id": DIGEST if live else "",
+        },
+        "requires": {"nvidia_gpu": False},
+        "build": None,
+        "builder": None,
+        "config": {},
+        "source": {"type": "direct", "details": {"id": SOURCE_ID, "origin": origin}},
+        "creator": {"id": "6b0a5bee7d3dfcb93f0b89e4", "type": "api-key"},
+        "factory": None,
+        "state": {"current": state, "changed": WHEN},
+        "events": {"created": WHEN, "updated": WHEN, "deleted": ZERO},
+        "meta": {},
+    }
+
+
+def registry_origin(reg: RunningRegistry, target: str) -> dict[str, Any]:
+    """A ``docker-registry`` origin for ``target`` on a test registry (plain http: the URL says so)."""
+    return {"type": "docker-registry", "details": {"target": target, "url": reg.url}}

@@ -34,6 +34,7 @@ def test_importing_the_sdk_loads_no_server_module() -> None:
 def test_all_names_exactly_the_public_api() -> None:
     exported = set(imgsrc.client.__all__)
     assert {"Client", "AsyncClient", "ClientConnectionError", "JobFailedError", "NotFoundError", "Page"} <= exported
+    assert {"Image", "BuildLog", "ImportProgress", "UploadProgress"} <= exported
     assert all(hasattr(imgsrc.client, name) for name in exported)
     assert len(exported) == len(imgsrc.client.__all__)
 

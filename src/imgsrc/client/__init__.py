@@ -1,4 +1,4 @@
-"""The Python SDK of imgsrc: typed access to image sources, jobs, hubs, roles and API keys.
+"""The Python SDK of imgsrc: typed access to image sources, images, jobs, hubs, roles and API keys.
 
 ::
 
@@ -6,6 +6,8 @@
 
     with Client.from_bootstrap("~/.local/share/imgsrc") as client:      # or Client(url, api_key, hub_id)
         source = client.sources.create(name="redis", origin={"type": "docker-hub", "details": {"target": "redis:7"}})
+        image = client.images.import_(client.images.create(source.id), on_progress=print)   # live, or raises
+        print(image.backend.file_id, client.images.pull_ref(image))
         job = client.jobs.wait(client.sources.delete(source.id), timeout=60)
 
 Answers are the shared wire models (:class:`ImageSource`, :class:`Job`…). Errors are the project's own tree
@@ -25,6 +27,8 @@ from imgsrc.client.errors import (
     JobTimeoutError,
     UnexpectedResponseError,
 )
+from imgsrc.client.image_calls import ImportProgress
+from imgsrc.client.multipart import UploadProgress
 from imgsrc.client.query import Page
 from imgsrc.errors import (
     AuthInvalidError,
@@ -38,6 +42,7 @@ from imgsrc.errors import (
     WrongHubError,
 )
 from imgsrc.hubs.schemas import ApiKey, CreatedHub, Hub, Role
+from imgsrc.images.schemas import BuildLog, Image, ImageBuild, ImageOverride
 from imgsrc.jobs.schemas import Job, JobDescriptor
 from imgsrc.sources.schemas import ACL, CreateImageSourceRequest, ImageSource, UpdateImageSourceRequest
 
@@ -47,14 +52,19 @@ __all__ = [
     "ApiKey",
     "AsyncClient",
     "AuthInvalidError",
+    "BuildLog",
     "Client",
     "ClientConnectionError",
     "ConfigurationError",
     "CreateImageSourceRequest",
     "CreatedHub",
     "Hub",
+    "Image",
+    "ImageBuild",
+    "ImageOverride",
     "ImageSource",
     "ImgsrcError",
+    "ImportProgress",
     "InvalidArgumentError",
     "InvalidStateError",
     "Job",
@@ -69,5 +79,6 @@ __all__ = [
     "Role",
     "UnexpectedResponseError",
     "UpdateImageSourceRequest",
+    "UploadProgress",
     "WrongHubError",
 ]

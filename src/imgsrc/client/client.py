@@ -1,7 +1,7 @@
 """The entry points of the SDK: :class:`Client` and :class:`AsyncClient`.
 
-Each resource is a namespace object built from one module (``sources``, ``jobs``, ``hubs``); adding a resource
-(images, say) means one new module and one attribute here.
+Each resource is a namespace object built from one module (``sources``, ``images``, ``jobs``, ``hubs``); adding a
+resource means one new module and one attribute here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import httpx
 from imgsrc.client.config import Connection, display_url, read_bootstrap
 from imgsrc.client.http import AsyncHttp, SyncHttp
 from imgsrc.client.hubs import AsyncHubs, AsyncKeys, AsyncRoles, Hubs, Keys, Roles
+from imgsrc.client.images import Images
+from imgsrc.client.images_async import AsyncImages
 from imgsrc.client.jobs import AsyncJobs, Jobs
 from imgsrc.client.sources import AsyncSources, Sources
 
@@ -49,6 +51,7 @@ class Client:
         self._connection = Connection.resolve(base_url, api_key, hub_id)
         self._http = SyncHttp(self._connection, timeout=timeout, transport=transport)
         self.sources = Sources(self._http)
+        self.images = Images(self._http)
         self.jobs = Jobs(self._http)
         self.hubs = Hubs(self._http)
         self.roles = Roles(self._http)
@@ -107,6 +110,7 @@ class AsyncClient:
         self._connection = Connection.resolve(base_url, api_key, hub_id)
         self._http = AsyncHttp(self._connection, timeout=timeout, transport=transport)
         self.sources = AsyncSources(self._http)
+        self.images = AsyncImages(self._http)
         self.jobs = AsyncJobs(self._http)
         self.hubs = AsyncHubs(self._http)
         self.roles = AsyncRoles(self._http)

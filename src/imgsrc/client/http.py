@@ -8,7 +8,7 @@ rides out named transient failures).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -38,13 +38,22 @@ class Answer:
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """One API call: what to send and how to read the answer's ``data``."""
+    """One API call: what to send and how to read the answer's ``data``.
+
+    ``anonymous`` calls carry no API key (a credential in ``params`` stands in for it: the upload token);
+    ``redact`` lists values that must not appear in any message about the call (that credential); ``timeout``
+    replaces the client's timeouts for this call; ``headers`` are added to the client's. A streamed body is passed
+    to ``run`` rather than described here, since a synchronous and an asynchronous stream differ."""
 
     method: str
     path: str
     parse: Callable[[Answer], T]
     params: Sequence[tuple[str, str]] = ()
     body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+    redact: tuple[str, ...] = field(default=(), repr=False)
+    timeout: httpx.Timeout | None = None
 
 
 def one(model: type[M]) -> Callable[[Answer], M]:
@@ -76,14 +85,38 @@ def _headers(connection: Connection) -> dict[str, str]:
     return headers
 
 
-def _unreachable(connection: Connection, exc: httpx.RequestError) -> ClientConnectionError:
+def _unreachable(connection: Connection, exc: httpx.RequestError, redact: Sequence[str] = ()) -> ClientConnectionError:
     if isinstance(exc, httpx.TimeoutException):
         why = "timed out"
     elif isinstance(exc, httpx.ConnectError):
         why = f"connection failed ({str(exc)[:200] or type(exc).__name__})"
     else:
         why = f"{type(exc).__name__}: {str(exc)[:200]}"
+    for secret in redact:
+        if secret:
+            why = why.replace(secret, "********")
     return ClientConnectionError(f"cannot reach the server at {display_url(connection.base_url)}: {why}")
+
+
+def _request(
+    client: httpx.Client | httpx.AsyncClient,
+    call: Call[Any],
+    content: Iterable[bytes] | AsyncIterable[bytes] | None,
+) -> httpx.Request:
+    """The request of a call: JSON body or streamed content, the call's headers and timeout, and no API key for an
+    anonymous call."""
+    request = client.build_request(
+        call.method,
+        call.path,
+        params=list(call.params),
+        json=call.body if content is None else None,
+        content=content,
+        headers=dict(call.headers),
+        timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+    )
+    if call.anonymous:
+        request.headers.pop("Authorization", None)
+    return request
 
 
 def _total(response: httpx.Response) -> int | None:
@@ -134,11 +167,12 @@ class SyncHttp:
             base_url=connection.base_url, headers=_headers(connection), timeout=timeout, transport=transport
         )
 
-    def run(self, call: Call[T]) -> T:
+    def run(self, call: Call[T], *, content: Iterable[bytes] | None = None) -> T:
+        """Send the call (with ``content`` streamed as its body, if given) and decode the answer."""
         try:
-            response = self._client.request(call.method, call.path, params=list(call.params), json=call.body)
+            response = self._client.send(_request(self._client, call, content))
         except httpx.RequestError as exc:
-            raise _unreachable(self.connection, exc) from exc
+            raise _unreachable(self.connection, exc, call.redact) from exc
         return _finish(call, response)
 
     def close(self) -> None:
@@ -154,11 +188,12 @@ class AsyncHttp:
             base_url=connection.base_url, headers=_headers(connection), timeout=timeout, transport=transport
         )
 
-    async def run(self, call: Call[T]) -> T:
+    async def run(self, call: Call[T], *, content: AsyncIterable[bytes] | None = None) -> T:
+        """See :meth:`SyncHttp.run`."""
         try:
-            response = await self._client.request(call.method, call.path, params=list(call.params), json=call.body)
+            response = await self._client.send(_request(self._client, call, content))
         except httpx.RequestError as exc:
-            raise _unreachable(self.connection, exc) from exc
+            raise _unreachable(self.connection, exc, call.redact) from exc
         return _finish(call, response)
 
     async def close(self) -> None:
