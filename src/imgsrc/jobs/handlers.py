@@ -9,6 +9,7 @@ from typing import Any
 
 from imgsrc.errors import InvalidArgumentError
 from imgsrc.images import records
+from imgsrc.jobs.build_import import build_from_dockerfile
 from imgsrc.jobs.context import Handler, JobContext
 from imgsrc.jobs.pipeline import ImportRun, PipelineDeps
 from imgsrc.jobs.registry_import import import_from_registry
@@ -24,6 +25,8 @@ async def _fetch(run: ImportRun, plan: records.ImportPlan) -> None:
     """Bring the image in, by the kind of its origin."""
     if plan.origin.type in ("docker-hub", "docker-registry", "oci-registry"):
         await import_from_registry(run, plan.origin, plan.override)
+    elif plan.origin.type == "docker-file":
+        await build_from_dockerfile(run, plan)
     else:
         raise InvalidArgumentError(f"images of `{plan.origin.type}` sources cannot be imported by a job")
 
