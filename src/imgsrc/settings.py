@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     context_max_bytes: int = Field(default=2 * 1024**3, description="Largest unpacked build context.")
     context_max_entries: int = Field(default=200_000)
     upload_max_bytes: int = Field(default=20 * 1024**3, description="Largest upload accepted.")
+    upload_max_entries: int = Field(default=10_000, ge=1, description="Most members an uploaded archive may hold.")
     upload_token_seconds: float = Field(default=3600.0, gt=0, description="Lifetime of an upload token.")
 
     # --- logging ---------------------------------------------------------------------------------------------

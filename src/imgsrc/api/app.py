@@ -17,6 +17,7 @@ from imgsrc.api.responses import respond
 from imgsrc.hubs.routes import router as hubs_router
 from imgsrc.hubs.service import bootstrap
 from imgsrc.images.routes import router as images_router
+from imgsrc.images.uploads import router as uploads_router
 from imgsrc.jobs.routes import router as jobs_router
 from imgsrc.runtime import Runtime
 from imgsrc.settings import Settings
@@ -78,7 +79,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, streaming_paths=_streaming_path)
     # sources first: `/v1/images/sources` must not be read as the image with ID "sources"
-    for router in (sources_router, images_router, jobs_router, hubs_router):
+    for router in (sources_router, images_router, uploads_router, jobs_router, hubs_router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
