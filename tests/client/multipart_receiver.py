@@ -64,7 +64,8 @@ class StreamingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
 class Receiver:
     """``Receiver(status, document)``: every upload is recorded in ``received`` and answered ``status`` with
-    ``document`` (default: a live image). ``hash_data=False`` only counts bytes (for very large bodies)."""
+    ``document`` (default: a live image; a callable makes it from the request). ``hash_data=False`` only counts
+    bytes (for very large bodies)."""
 
     def __init__(self, status: int = 200, document: Any = None, *, hash_data: bool = True) -> None:
         self.status = status
@@ -118,7 +119,8 @@ class Receiver:
             parser.write(chunk)
         parser.finalize()
         self.received.append(Received(request, parts, total, largest, finished[0]))
-        return httpx.Response(self.status, json=self.document)
+        document = self.document(request) if callable(self.document) else self.document
+        return httpx.Response(self.status, json=document)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, Iterable)

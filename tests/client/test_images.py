@@ -158,7 +158,7 @@ def test_a_failed_import_raises_the_jobs_error_and_leaves_a_log(
 
 
 @pytest.mark.registry
-def test_import_without_waiting_returns_the_queued_image(
+def test_import_without_waiting_returns_the_queued_image_and_can_be_followed_later(
     sdk: Client, registry: RunningRegistry, tmp_path: Path
 ) -> None:
     push_image(registry, tmp_path, "sdk/later", "v1", layer_sizes=(1024,))
@@ -167,7 +167,9 @@ def test_import_without_waiting_returns_the_queued_image(
     assert image.state.current in ("new", "downloading", "verifying", "saving", "live")
     running = [j for j in sdk.jobs.list() if j.tasks[0].input.get("image_id") == image.id]
     assert len(running) == 1
-    assert sdk.jobs.wait(running[0], timeout=60, poll=0.05).state.current == "completed"
+    live = sdk.images.wait_import(image, running[0].id, timeout=60, poll=0.05)
+    assert live.state.current == "live"
+    assert sdk.jobs.get(running[0].id).state.current == "completed"
 
 
 @pytest.mark.parametrize(

@@ -271,7 +271,12 @@ def test_a_broken_connection_names_no_token(tmp_path: Path) -> None:
 def test_httpx_request_logs_show_the_token_masked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """httpx logs every request URL at INFO: the upload's token is masked in that line."""
     path, _ = archive(tmp_path, 10)
-    with caplog.at_level(logging.DEBUG), client_for(Receiver()) as client:
+    # The httpx logger's own level too: other tests (the CLI's logging set-up) may have raised it.
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="httpx"),
+        client_for(Receiver()) as client,
+    ):
         client.images.upload(created_image(), path)
     assert any("/upload?" in r.getMessage() for r in caplog.records), "httpx logged no request line"
     assert TOKEN not in caplog.text
@@ -297,6 +302,20 @@ def test_no_file_name_can_break_the_part_headers(name: str) -> None:
     assert lines[1].startswith(f'Content-Disposition: form-data; name="{FIELD_NAME}"; filename="')
     assert lines[1].count('"') == 4
     assert lines[2:] == ["Content-Type: application/octet-stream", "", ""]
+
+
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [
+        ("/srv/images/app.tar", "app.tar"),
+        ("C:\\images\\app.tar", "app.tar"),
+        ("<stdin>", "image.tar"),
+        ("", "image.tar"),
+    ],
+)
+def test_the_part_carries_the_files_base_name(name: str, sent: str) -> None:
+    head = next(iter(MultipartFile(io.BytesIO(b"x"), filename=name or None).chunks())).decode("ascii")
+    assert f'filename="{sent}"' in head
 
 
 def test_the_async_client_streams_the_same_body_and_awaits_progress(tmp_path: Path) -> None:

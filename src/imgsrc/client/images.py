@@ -21,7 +21,7 @@ from imgsrc.client.image_calls import (
     pull_reference,
     upload_target,
 )
-from imgsrc.client.jobs import TRANSIENT, Jobs
+from imgsrc.client.jobs import TRANSIENT, JobRef, Jobs
 from imgsrc.client.multipart import MultipartFile, OnUpload, UploadFile
 from imgsrc.client.query import Page, Values, next_page
 from imgsrc.images.schemas import BuildLog, Image, ImageBuild, ImageOverride
@@ -147,19 +147,33 @@ class Images:
         with the error recorded; its build log says more), ``JobTimeoutError`` after ``timeout`` seconds (the import
         goes on). ``wait=False`` returns the image as soon as the import is queued."""
         descriptor = self.start_import(image)
-        image_id = image_id_of(image)
         if not wait:
-            return self.get(image_id)
+            return self.get(image_id_of(image))
+        return self.wait_import(image, descriptor, timeout=timeout, poll=poll, on_progress=on_progress)
+
+    def wait_import(
+        self,
+        image: ImageRef,
+        job: JobRef,
+        *,
+        timeout: float | None = None,
+        poll: float = 2.0,
+        on_progress: OnImportProgress | None = None,
+    ) -> Image:
+        """Follow an import started by :meth:`start_import` (``job``: its descriptor, the job or its ID) until the
+        image is live, and return it; raises as :meth:`import_` does. Stopping the wait (an exception in
+        ``on_progress``, ``KeyboardInterrupt``) leaves the import running."""
+        image_id = image_id_of(image)
         last: list[Image] = []
 
-        def update(job: Job) -> None:
+        def update(current: Job) -> None:
             if on_progress is None:
                 return
             with contextlib.suppress(*TRANSIENT):  # show the previous reading; the wait rides out a few of these
                 last[:] = [self.get(image_id)]
-            on_progress(ImportProgress(job, last[0] if last else None))
+            on_progress(ImportProgress(current, last[0] if last else None))
 
-        self._jobs.wait(descriptor, timeout=timeout, poll=poll, on_update=update)
+        self._jobs.wait(job, timeout=timeout, poll=poll, on_update=update)
         return self.get(image_id)
 
     def prune(self, source_ids: str | Sequence[str]) -> JobDescriptor:

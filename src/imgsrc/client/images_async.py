@@ -18,7 +18,7 @@ from imgsrc.client.image_calls import (
     upload_target,
 )
 from imgsrc.client.images import CONNECT_TIMEOUT, ITER_PAGE_SIZE
-from imgsrc.client.jobs import TRANSIENT, AsyncJobs
+from imgsrc.client.jobs import TRANSIENT, AsyncJobs, JobRef
 from imgsrc.client.multipart import MultipartFile, OnUploadAsync, UploadFile
 from imgsrc.client.query import Page, Values, next_page
 from imgsrc.images.schemas import BuildLog, Image, ImageBuild, ImageOverride
@@ -134,21 +134,33 @@ class AsyncImages:
     ) -> Image:
         """See :meth:`Images.import_`."""
         descriptor = await self.start_import(image)
-        image_id = image_id_of(image)
         if not wait:
-            return await self.get(image_id)
+            return await self.get(image_id_of(image))
+        return await self.wait_import(image, descriptor, timeout=timeout, poll=poll, on_progress=on_progress)
+
+    async def wait_import(
+        self,
+        image: ImageRef,
+        job: JobRef,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - as in Images.wait_import
+        poll: float = 2.0,
+        on_progress: OnImportProgressAsync | None = None,
+    ) -> Image:
+        """See :meth:`Images.wait_import`."""
+        image_id = image_id_of(image)
         last: list[Image] = []
 
-        async def update(job: Job) -> None:
+        async def update(current: Job) -> None:
             if on_progress is None:
                 return
             with contextlib.suppress(*TRANSIENT):  # show the previous reading; the wait rides out a few of these
                 last[:] = [await self.get(image_id)]
-            result = on_progress(ImportProgress(job, last[0] if last else None))
+            result = on_progress(ImportProgress(current, last[0] if last else None))
             if inspect.isawaitable(result):
                 await result
 
-        await self._jobs.wait(descriptor, timeout=timeout, poll=poll, on_update=update)
+        await self._jobs.wait(job, timeout=timeout, poll=poll, on_update=update)
         return await self.get(image_id)
 
     async def prune(self, source_ids: str | Sequence[str]) -> JobDescriptor:

@@ -55,8 +55,11 @@ OnUploadAsync = Callable[[UploadProgress], object | Awaitable[object]]
 
 def _filename(name: str) -> str:
     """The ``filename`` parameter: the base name in printable ASCII, without quotes or backslashes (which would
-    end or escape the quoted parameter), so that no file name can inject a header."""
+    end or escape the quoted parameter), so that no file name can inject a header; ``image.tar`` when the file has
+    no real name."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if base.startswith("<") and base.endswith(">"):
+        return "image.tar"  # a pseudo name such as Python's "<stdin>"
     cleaned = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in base)
     return cleaned or "image.tar"
 
