@@ -1,5 +1,6 @@
-"""Fixtures of the CLI tests: the real server, and a runner that invokes ``imgsrc`` in-process with a clean
-environment (no ``IMGSRC_*`` from the developer's shell) and the connection flags of that server."""
+"""Fixtures of the CLI tests: the real server, the real anonymous registry (``registry``), and a runner that
+invokes ``imgsrc`` in-process with a clean environment (no ``IMGSRC_*`` from the developer's shell) and the
+connection flags of that server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from typer.testing import CliRunner, Result
 
 from imgsrc.cli.main import app
 from tests.conftest import make_settings
+from tests.support.registry import registry
 from tests.support.server import LiveServer, live_server
+
+__all__ = ["registry"]
 
 ENV_NAMES = (
     "IMGSRC_URL",

@@ -19,10 +19,12 @@ from imgsrc.cli import choices
 from imgsrc.cli.failures import ExitCode, exit_code_for, message_for
 from imgsrc.cli.logs import HANDLER_NAME, RedactQuerySecrets, configure_logging
 from imgsrc.cli.main import app
+from imgsrc.cli.origins import ORIGIN_TYPES
 from imgsrc.cli.render import progress_of
 from imgsrc.client.errors import ClientConnectionError, JobFailedError, JobTimeoutError
 from imgsrc.errors import InvalidArgumentError, NotFoundError, UnknownError
 from imgsrc.hubs.schemas import Capability
+from imgsrc.images.schemas import ImageStateName
 from imgsrc.jobs.schemas import Job, JobStateName
 from imgsrc.sources.schemas import SourceState
 from tests.cli.conftest import invoke
@@ -45,9 +47,11 @@ def test_every_command_has_help() -> None:
     """``--help`` works for every command and group and says what the command does."""
     root = typer.main.get_command(app)
     paths = list(_commands(root))
-    expected = {"serve", "worker", "admin", "sources", "jobs", "hubs", "roles", "keys"}
+    expected = {"serve", "worker", "admin", "sources", "images", "import", "upload", "jobs", "hubs", "roles", "keys"}
     assert expected <= {p[0] for p in paths}
     assert ("sources", "create") in paths
+    images = {"create", "import", "list", "get", "delete", "prune", "log", "rename", "pull-ref"}
+    assert images <= {p[1] for p in paths if p[0] == "images" and len(p) == 2}
     for path in paths:
         result = invoke([*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
@@ -75,10 +79,18 @@ def test_client_commands_do_not_load_the_server_stack() -> None:
 
 @pytest.mark.parametrize(
     ("choice", "literal"),
-    [(choices.SourceStateChoice, SourceState), (choices.JobStateChoice, JobStateName)],
+    [
+        (choices.SourceStateChoice, SourceState),
+        (choices.JobStateChoice, JobStateName),
+        (choices.ImageStateChoice, ImageStateName),
+    ],
 )
 def test_choices_mirror_the_wire_literals(choice: Any, literal: Any) -> None:
     assert [c.value for c in choice] == list(get_args(literal))
+
+
+def test_origin_type_choices_are_the_origin_types() -> None:
+    assert tuple(c.value for c in choices.OriginTypeChoice) == ORIGIN_TYPES
 
 
 def test_capability_choices_mirror_the_wire() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-__all__ = ["CapabilityChoice", "JobStateChoice", "SourceStateChoice", "values"]
+__all__ = ["CapabilityChoice", "ImageStateChoice", "JobStateChoice", "OriginTypeChoice", "SourceStateChoice", "values"]
 
 
 class SourceStateChoice(StrEnum):
@@ -23,6 +23,29 @@ class JobStateChoice(StrEnum):
     completed = "completed"
     error = "error"
     expired = "expired"
+
+
+class ImageStateChoice(StrEnum):
+    new = "new"
+    uploading = "uploading"
+    downloading = "downloading"
+    building = "building"
+    verifying = "verifying"
+    saving = "saving"
+    live = "live"
+    deleting = "deleting"
+    deleted = "deleted"
+
+
+class OriginTypeChoice(StrEnum):
+    """Origin types an image can come from (the ``source_type`` filter of images)."""
+
+    docker_hub = "docker-hub"
+    docker_registry = "docker-registry"
+    oci_registry = "oci-registry"
+    docker_file = "docker-file"
+    cycle_upload = "cycle-upload"
+    none = "none"
 
 
 class CapabilityChoice(StrEnum):

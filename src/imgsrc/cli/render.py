@@ -17,21 +17,28 @@ from rich.table import Table
 from rich.text import Text
 
 from imgsrc.hubs.schemas import ApiKey, CreatedHub, Hub, Role
+from imgsrc.images.schemas import BuildLog, Image
 from imgsrc.jobs.schemas import Job, JobDescriptor
+from imgsrc.secretfields import MASK
 from imgsrc.sources.schemas import ImageSource
 from imgsrc.wire import Timestamp
 
 __all__ = [
     "console",
     "emit",
+    "human_bytes",
+    "log_tail",
     "progress_of",
     "show_created_hub",
     "show_descriptor",
     "show_hub",
+    "show_image",
+    "show_images",
     "show_job",
     "show_jobs",
     "show_key",
     "show_keys",
+    "show_live_image",
     "show_roles",
     "show_source",
     "show_sources",
@@ -132,6 +139,110 @@ def show_source(source: ImageSource) -> None:
 
 def _privileges(entry: dict[str, bool]) -> str:
     return "+".join(name for name, allowed in entry.items() if allowed) or "none"
+
+
+# --- images --------------------------------------------------------------------------------------------------------
+
+
+def human_bytes(value: int) -> str:
+    """``12.3 MB`` (decimal units, as registries and ``docker images`` show sizes)."""
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _short_digest(digest: str) -> str:
+    return digest[:19] if digest else ""
+
+
+def _image_state(image: Image) -> str:
+    return image.state.current + (f" ({image.state.error.message})" if image.state.error else "")
+
+
+def show_images(images: Sequence[Image], total: int | None = None) -> None:
+    rows = [
+        (
+            i.id,
+            i.name,
+            i.source.details.id if i.source else "",
+            i.state.current,
+            human_bytes(i.size) if i.size else "",
+            _short_digest(i.backend.file_id),
+            _when(i.events.created),
+            i.state.error.message if i.state.error else "",
+        )
+        for i in images
+    ]
+    _table(("ID", "NAME", "SOURCE", "STATE", "SIZE", "DIGEST", "CREATED", "ERROR"), rows)
+    _footer(len(images), total)
+
+
+def show_image(image: Image, pull_ref: str | None = None) -> None:
+    """An image in detail. A new upload image's one-time token is printed once, on its own line, after a warning
+    that it is not shown again (as a new key's secret)."""
+    pairs = [("id", image.id), ("name", image.name), ("state", _image_state(image))]
+    token = ""
+    if image.source is not None:
+        origin = image.source.details.origin.model_dump(mode="json")
+        details = origin.get("details") or {}
+        where = details.get("target") or details.get("targz_url") or (details.get("repo") or {}).get("url") or ""
+        pairs += [("source", image.source.details.id), ("origin", f"{origin['type']} {where}".strip())]
+        override = image.source.override.model_dump(mode="json", exclude_none=True) if image.source.override else {}
+        pairs += [(f"  override {key}", str(value)) for key, value in override.items()]
+        if origin["type"] == "cycle-upload":
+            token = str(details.get("token") or "")
+            pairs.append(("upload expires", str(details.get("expires") or "")))
+    if image.build is not None:
+        pairs.append(("build args", " ".join(f"{k}={v}" for k, v in image.build.args.items())))
+        pairs.append(("build on disk", "yes" if image.build.use_disk else "no"))
+    if image.backend.file_id:
+        pairs += [
+            ("digest", image.backend.file_id),
+            ("size", f"{human_bytes(image.size)} ({image.size} bytes)"),
+            ("stored in", image.backend.provider),
+        ]
+        config = image.config
+        pairs += [
+            ("  entrypoint", json.dumps(config.entrypoint) if config.entrypoint else ""),
+            ("  command", json.dumps(config.command) if config.command else ""),
+            ("  ports", ", ".join(f"{p.container}/{p.type}" for p in config.ports)),
+            ("  user", config.user),
+            ("  workdir", config.workdir),
+        ]
+    if pull_ref:
+        pairs.append(("pull", pull_ref))
+    pairs += [
+        ("created", _when(image.events.created)),
+        ("updated", _when(image.events.updated)),
+        ("creator", f"{image.creator.type} {image.creator.id}"),
+    ]
+    _fields(pairs)
+    if token and token != MASK:
+        console(stderr=True).print(Text("The upload token below is shown only now (it works once, until it expires):"))
+        typer.echo(token)
+
+
+def show_live_image(image: Image, pull_ref: str) -> None:
+    """What an import or upload ends with: the image, its digest, its size and where to pull it."""
+    _fields(
+        [
+            ("image", image.id),
+            ("name", image.name),
+            ("state", image.state.current),
+            ("digest", image.backend.file_id),
+            ("size", f"{human_bytes(image.size)} ({image.size} bytes)"),
+            ("pull", pull_ref),
+        ]
+    )
+
+
+def log_tail(log: BuildLog | str, lines: int) -> str:
+    """The last ``lines`` lines of a build log."""
+    text = log.log if isinstance(log, BuildLog) else log
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
 # --- jobs ----------------------------------------------------------------------------------------------------------
