@@ -1,6 +1,6 @@
-"""``imgsrc upload SOURCE FILE.tar``: the source check and image creation against the real server; the upload itself
-against the streaming fake endpoint of the SDK tests (the server's upload route is being built elsewhere), reached
-through a transport that sends every other call to the real server."""
+"""``imgsrc upload SOURCE FILE.tar``: end to end against the real server with a real archive; and, where the test
+needs to see the bytes on the wire or script the answer, against the streaming fake endpoint of the SDK tests,
+reached through a transport that sends every other call to the real server."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from imgsrc.cli.failures import ExitCode
 from imgsrc.client import Client
 from imgsrc.client.multipart import CHUNK_SIZE, FIELD_NAME
 from tests.cli.conftest import Cli
-from tests.client.conftest import image_document
+from tests.client.conftest import UploadArchive, image_document, upload_archive
 from tests.client.multipart_receiver import Receiver
 from tests.support.server import LiveServer
+
+__all__ = ["upload_archive"]
 
 
 class Routing(httpx.BaseTransport):
@@ -53,6 +55,21 @@ def receiver(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Receiver:
 
     monkeypatch.setattr(importing, "open_client", open_client)
     return fake
+
+
+def test_upload_end_to_end_prints_progress_and_the_live_image(
+    cli: Cli, server: LiveServer, upload_archive: UploadArchive
+) -> None:
+    cli.json("sources", "create", "--origin", "cycle-upload", "--name", "uploads")
+    result = cli("upload", "uploads", str(upload_archive.path))
+    assert result.exit_code == 0, result.output
+    (image,) = cli.json("images", "list")
+    shown = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+    assert shown["image"].strip() == image["id"]
+    assert shown["digest"].strip() == upload_archive.manifest_digest
+    assert shown["pull"].strip().endswith(f"/{server.hub_id}/{image['source']['details']['id']}:{image['id']}")
+    assert result.stderr.splitlines()[-1].startswith("sent ")
+    assert image["state"]["current"] == "live"
 
 
 def test_upload_creates_the_image_streams_the_file_and_prints_the_live_image(

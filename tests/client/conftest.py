@@ -1,10 +1,12 @@
 """Fixtures of the SDK tests: the real server (uvicorn on a free loopback port) and clients holding its keys, the
-real anonymous registry (``registry``) to import from; plus documents for tests that script the server's answers
-with a fake transport."""
+real anonymous registry (``registry``) to import from, a real image archive to upload; plus documents for tests
+that script the server's answers with a fake transport."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from imgsrc.client import Client
 from imgsrc.settings import Settings
 from tests.conftest import make_settings
+from tests.support.baseimage import make_busybox_layout
 from tests.support.registry import RunningRegistry, registry
 from tests.support.server import LiveServer, live_server
 
@@ -121,3 +124,25 @@ def image_document(
 def registry_origin(reg: RunningRegistry, target: str) -> dict[str, Any]:
     """A ``docker-registry`` origin for ``target`` on a test registry (plain http: the URL says so)."""
     return {"type": "docker-registry", "details": {"target": target, "url": reg.url}}
+
+
+@dataclass(frozen=True)
+class UploadArchive:
+    """A real image archive for uploads: the busybox test image as skopeo writes an OCI archive of it."""
+
+    path: Path
+    manifest_digest: str
+
+
+@pytest.fixture(scope="session")
+def upload_archive(tmp_path_factory: pytest.TempPathFactory) -> UploadArchive:
+    work = tmp_path_factory.mktemp("upload-archive")
+    base = make_busybox_layout(work / "layout")
+    path = work / "busybox-oci.tar"
+    subprocess.run(
+        ["skopeo", "copy", "--quiet", f"oci:{base.layout}:latest", f"oci-archive:{path}:latest"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return UploadArchive(path, base.manifest_digest)

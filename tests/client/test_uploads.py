@@ -1,7 +1,7 @@
-"""``client.images.upload`` against a scripted endpoint on a streaming fake transport (the server's upload route
-is built elsewhere; its contract is fixed): the multipart stream (one field ``file.tar``, the file's exact bytes,
-declared length), credentials (token in the query, no API key), progress, flat memory on huge files, error mapping,
-and no token anywhere it could leak."""
+"""``client.images.upload`` against a scripted endpoint on a streaming fake transport, where a test can see every
+byte on the wire or script any answer (the real endpoint: ``test_uploads_live.py``): the multipart stream (one
+field ``file.tar``, the file's exact bytes, declared length), credentials (token in the query, no API key),
+progress, flat memory on huge files, error mapping, and no token anywhere it could leak."""
 
 from __future__ import annotations
 
