@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from imgsrc.cli import images as images_cli
 from imgsrc.cli.failures import ExitCode
-from imgsrc.client import Client
+from imgsrc.client import Client, Job
 from tests.cli.conftest import Cli
+from tests.cli.upstreams import stalled_registry
 from tests.support.images import GeneratedImage, push_image
 from tests.support.registry import RunningRegistry
 from tests.support.server import LiveServer
@@ -196,3 +198,30 @@ def test_creating_an_upload_image_prints_its_token_once(cli: Cli, server: LiveSe
     with Client(server.url, server.api_key, server.hub_id) as client:
         (image,) = client.images.list()
     assert json.dumps(image.model_dump(mode="json")).count(token) == 0  # masked once read back
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_follow_prints_the_log_of_a_failing_import_then_exits_5(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, json_out: bool
+) -> None:
+    """The registry stalls until the follower has found the running job, then answers 404: the follower prints
+    the log as the job ends (or the BuildLog as JSON), then the job's error, exit 5."""
+    with stalled_registry(status=404) as (url, hit, release):
+        origin = ("--origin", "docker-registry", "--registry-url", url, "--target", "gone:1")
+        cli.json("sources", "create", *origin, "--name", "gone")
+        queued = cli.json("import", "gone", "--no-wait")
+        assert hit.wait(timeout=30), "the import never reached the registry"
+        found = images_cli._running_job
+
+        def found_then_release(client: Client, image: str) -> Job | None:
+            job = found(client, image)
+            release.set()
+            return job
+
+        monkeypatch.setattr(images_cli, "_running_job", found_then_release)
+        result = cli("images", "log", queued["id"], "--follow", *FAST, *(["--json"] if json_out else []))
+    assert result.exit_code == ExitCode.JOB_FAILED, result.output
+    assert re.search(r"^error: job \w{24} ended in error: .*gone:1", result.stderr, re.MULTILINE), result.stderr
+    log = json.loads(result.stdout)["log"] if json_out else result.stdout
+    assert "error:" in log
+    assert "gone:1" in log

@@ -3,17 +3,13 @@ watching but not the import (a real SIGINT to a real ``imgsrc import`` process).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import selectors
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from rich.console import Console
 
@@ -21,6 +17,7 @@ from imgsrc.cli.failures import ExitCode
 from imgsrc.cli.progress import ImportWatch, UploadWatch
 from imgsrc.client import Client, Image, ImportProgress, Job, UploadProgress
 from tests.cli.conftest import ENV_NAMES
+from tests.cli.upstreams import stalled_registry
 from tests.client.conftest import image_document, job_document
 from tests.support.server import LiveServer
 
@@ -88,37 +85,6 @@ def test_the_upload_bar_and_lines() -> None:
         "uploading app.tar: 4.0 MB of 4.0 MB",
         "sent 4.0 MB; the server verified and stored the image",
     ]
-
-
-@contextlib.contextmanager
-def stalled_registry() -> Iterator[tuple[str, threading.Event, threading.Event]]:
-    """A "registry" that accepts requests and answers none until released: an import from it stays running.
-    Yields its URL, an event set at its first request, and the event that releases it."""
-    hit, release = threading.Event(), threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _stall(self) -> None:
-            hit.set()
-            release.wait(timeout=60)
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = do_HEAD = _stall
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hit, release
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
 
 
 def _read_until(stream: io.BufferedReader, needle: bytes, deadline: float) -> bytes:

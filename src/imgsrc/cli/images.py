@@ -22,7 +22,7 @@ from imgsrc.cli.importing import (
     watch_import,
 )
 from imgsrc.cli.jobs import PollOption, TimeoutOption, follow
-from imgsrc.client import Client, Image, ImgsrcError, Job, NotFoundError
+from imgsrc.client import Client, Image, ImgsrcError, Job, JobFailedError, NotFoundError
 from imgsrc.client.jobs import TRANSIENT
 
 __all__ = ["app"]
@@ -275,10 +275,16 @@ def build_log(
     With --follow, keep printing until the image's running job ends (exit 5 if it failed)."""
     with open_client(url, api_key, hub, data_dir) as client:
         if json_out or not follow_job:
+            failure: JobFailedError | None = None
             if follow_job and (running := _running_job(client, image)) is not None:
-                client.jobs.wait(running, poll=poll)
+                try:
+                    client.jobs.wait(running, poll=poll)
+                except JobFailedError as exc:
+                    failure = exc  # the log first (it says why), then the error and exit 5
             log = client.images.build_log(image)
             render.emit(log) if json_out else typer.echo(log.log, nl=not log.log.endswith("\n"))
+            if failure is not None:
+                raise failure
             return
         client.images.get(image)  # an unknown image is a 404 now, not an empty log
         printer = _LogPrinter(client, image)
