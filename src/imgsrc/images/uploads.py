@@ -26,6 +26,7 @@ import contextlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -149,32 +150,33 @@ async def receive_upload(runtime: Runtime, request: Request, image_id: str, hub_
     )
     deps = PipelineDeps(settings, runtime.db, runtime.vault, runtime.store, runtime.external)
     run = ImportRun(_UploadContext(image_id, hub_id), deps, image_id, hub_id)
-    staging = await asyncio.to_thread(work_directory, settings, "upload", image_id)
+    staging: Path | None = None
     try:
-        try:
-            await asyncio.to_thread(records.reset_log, runtime.db, image_id)
-            size = f" of {human_bytes(declared)}" if declared is not None else ""
-            await run.log(f"upload{size} of image {image_id}")
-            started = time.monotonic()
-            limits = UploadLimits(settings.upload_max_bytes, settings.upload_max_entries, settings.max_manifest_bytes)
-            image, received = await receive_archive(
-                request, boundary, staging / "archive", limits, platform=settings.default_platform
-            )
-            seconds = max(time.monotonic() - started, 1e-6)
-            tags = f"; tagged {', '.join(image.tags[:5])}" if image.tags else ""
-            await run.log(
-                f"received {human_bytes(received)} in {seconds:.2f}s ({human_bytes(received / seconds)}/s): "
-                f"{image.source_format}, {len(image.layers)} layer(s), {human_bytes(image.size)}{tags}"
-            )
-            await save_local_image(run, image, reference=image.tags[0] if image.tags else None)
-        except asyncio.CancelledError:
-            await run.fail(ArchiveError("the upload was interrupted (the server is stopping)"))
-            raise
-        except BaseException as exc:
-            await run.fail(exc)
-            raise
+        staging = await asyncio.to_thread(work_directory, settings, "upload", image_id)
+        await asyncio.to_thread(records.reset_log, runtime.db, image_id)
+        size = f" of {human_bytes(declared)}" if declared is not None else ""
+        await run.log(f"upload{size} of image {image_id}")
+        started = time.monotonic()
+        limits = UploadLimits(settings.upload_max_bytes, settings.upload_max_entries, settings.max_manifest_bytes)
+        image, received = await receive_archive(
+            request, boundary, staging / "archive", limits, platform=settings.default_platform
+        )
+        seconds = max(time.monotonic() - started, 1e-6)
+        tags = f"; tagged {', '.join(image.tags[:5])}" if image.tags else ""
+        await run.log(
+            f"received {human_bytes(received)} in {seconds:.2f}s ({human_bytes(received / seconds)}/s): "
+            f"{image.source_format}, {len(image.layers)} layer(s), {human_bytes(image.size)}{tags}"
+        )
+        await save_local_image(run, image, reference=image.tags[0] if image.tags else None)
+    except asyncio.CancelledError:
+        await run.fail(ArchiveError("the upload was interrupted (the server is stopping)"))
+        raise
+    except BaseException as exc:
+        await run.fail(exc)
+        raise
     finally:
-        await remove_work_directory(staging)
+        if staging is not None:
+            await remove_work_directory(staging)
 
     def live() -> Image:
         with runtime.db.session() as session:

@@ -107,7 +107,6 @@ class _LogPump:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._task: asyncio.Task[None] | None = None
 
     def put(self, line: str) -> None:
         if threading.get_ident() == self._thread:
@@ -130,12 +129,16 @@ class _LogPump:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[_LogPump]:
         """Pump while the block runs; afterwards (whatever happened) write every line received."""
-        self._task = asyncio.create_task(self._drain())
+        task = asyncio.create_task(self._drain())
         try:
             yield self
-        finally:
+        except BaseException:
             self._queue.put_nowait(None)
-            await finish_uncancelled(self._task)
+            with contextlib.suppress(Exception):  # the error in flight is the one to report
+                await finish_uncancelled(task)
+            raise
+        self._queue.put_nowait(None)
+        await task
 
 
 async def build_from_dockerfile(run: ImportRun, plan: records.ImportPlan) -> None:
