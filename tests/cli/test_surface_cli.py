@@ -109,13 +109,21 @@ def test_exit_codes_tell_failures_apart() -> None:
     assert message_for(NotFoundError("gone", code="404.job")) == "error: gone (404.job)"
 
 
+QUIETED = ("httpx", "httpcore", "botocore", "urllib3")
+
+
 @pytest.fixture
 def restore_root_logging() -> Iterator[None]:
+    """Put back the root logger and the levels ``configure_logging`` sets on the HTTP libraries' loggers, so that
+    later tests see logging as they found it."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    quieted = {name: logging.getLogger(name).level for name in QUIETED}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, old in quieted.items():
+        logging.getLogger(name).setLevel(old)
 
 
 def test_configure_logging_installs_one_redacting_handler(restore_root_logging: None) -> None:
