@@ -9,7 +9,6 @@ import json
 import secrets
 import tarfile
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from tests.factory.buildenv import (
     ssh_world,
 )
 from tests.factory.conftest import Factory
+from tests.factory.uploadkit import work_left
 
 __all__ = ["build_world", "builder", "file_server", "ssh_world"]
 
@@ -62,11 +62,6 @@ def stored_files(factory: Factory, image: dict[str, Any]) -> dict[str, bytes]:
                 if extracted is not None:
                     files[member.name.lstrip("./")] = extracted.read()
     return files
-
-
-def work_left(factory: Factory) -> list[Path]:
-    work = factory.data_dir / "work"
-    return list(work.iterdir()) if work.exists() else []
 
 
 def test_build_from_git_over_http_with_basic_auth_and_build_args(builder: Factory, build_world: BuildWorld) -> None:
@@ -168,13 +163,16 @@ def test_build_over_ssh_with_a_passphrase_protected_key(
 
 
 def test_build_from_a_served_targz_and_from_the_image_override(builder: Factory, file_server: FileServer) -> None:
-    """`targz_url` is the context; an image's `override.targz_url` replaces it for that image only."""
+    """`targz_url` is the context; an image's `override.targz_url` replaces it for that image only; the image's
+    `build.use_disk` puts the builder's scratch space on disk."""
     dockerfile = "FROM busybox\nCOPY which.txt /which.txt\n"
     file_server.files["/a.tar.gz"] = context_targz({"Dockerfile": dockerfile, "which.txt": "source\n"})
     file_server.files["/b.tar.gz"] = context_targz({"Dockerfile": dockerfile, "which.txt": "override\n"})
     source = builder.source(docker_file(targz_url=f"{file_server.url}/a.tar.gz"))
     plain = builder.image(source["id"])
-    overridden = builder.image(source["id"], override={"targz_url": f"{file_server.url}/b.tar.gz"})
+    overridden = builder.image(
+        source["id"], override={"targz_url": f"{file_server.url}/b.tar.gz"}, build={"args": {}, "use_disk": True}
+    )
     for image in (plain, overridden):
         job = builder.wait(builder.start_import(image["id"]))
         assert job["state"]["current"] == "completed", job
@@ -184,6 +182,7 @@ def test_build_from_a_served_targz_and_from_the_image_override(builder: Factory,
     assert read[plain["id"]]["which.txt"] == b"source\n"
     assert read[overridden["id"]]["which.txt"] == b"override\n"
     assert file_server.requests == ["/a.tar.gz", "/b.tar.gz"]
+    assert "scratch space on disk" in builder.log(overridden["id"]), "`build.use_disk` reaches the builder"
 
 
 def test_a_failing_run_step_is_the_images_error(builder: Factory, build_world: BuildWorld) -> None:
