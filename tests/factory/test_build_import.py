@@ -13,6 +13,11 @@ from typing import Any
 
 import pytest
 
+from imgsrc.builder import GitSource, TarballSource
+from imgsrc.errors import InvalidArgumentError
+from imgsrc.images.schemas import ImageOverride
+from imgsrc.jobs.build_import import context_source, describe_context, registry_credentials
+from imgsrc.sources.origins import DockerfileCredential, DockerFileDetails
 from tests.api.helpers import assert_cycle_schema, assert_error
 from tests.factory.buildenv import (
     GIT_PASSWORD,
@@ -280,3 +285,35 @@ def test_build_secrets_stay_out_of_job_records(builder: Factory, build_world: Bu
     everything = json.dumps(job) + json.dumps(image) + builder.log(image["id"])
     for secret in (GIT_PASSWORD, private.password):
         assert secret not in everything
+
+
+# --- the origin, translated for the builder (pure) -----------------------------------------------------------
+
+
+def test_the_context_comes_from_the_override_then_the_repo_then_the_targz() -> None:
+    ssh = {"type": "ssh", "credentials": {"username": "git", "passphrase": "", "private_key": "KEY"}}
+    details = DockerFileDetails.model_validate({"repo": {"url": "ssh://git@example.com/r.git", "auth": ssh}})
+    source = context_source(details, ImageOverride())
+    assert isinstance(source, GitSource)
+    assert source.ssh_private_key == "KEY"
+    assert source.ssh_passphrase is None, "an empty passphrase means an unencrypted key"
+    overridden = context_source(details, ImageOverride(targz_url="https://example.com/c.tar.gz"))
+    assert overridden == TarballSource("https://example.com/c.tar.gz")
+    targz = DockerFileDetails.model_validate({"targz_url": "https://example.com/t.tar.gz"})
+    assert context_source(targz, ImageOverride()) == TarballSource("https://example.com/t.tar.gz")
+
+
+def test_described_contexts_mask_url_credentials() -> None:
+    source = GitSource("https://user:pa55word@example.com/r.git", ref_type="tag", ref_value="v1")
+    shown = describe_context(source)
+    assert "pa55word" not in shown
+    assert shown.endswith("(tag v1)")
+    assert "s3cret" not in describe_context(TarballSource("https://tok:s3cret@example.com/c.tar.gz"))
+
+
+def test_registry_credentials_need_a_url_and_a_token() -> None:
+    good = DockerfileCredential(url="http://127.0.0.1:5000", username="u", token="t")
+    assert [(c.url, c.username, c.token) for c in registry_credentials([good])] == [("http://127.0.0.1:5000", "u", "t")]
+    with pytest.raises(InvalidArgumentError) as caught:
+        registry_credentials([good, DockerfileCredential(url="http://127.0.0.1:5000", username="u")])
+    assert caught.value.source == "/origin/details/credentials/1"

@@ -38,9 +38,9 @@ WORK_DIR = "work"
 def work_directory(settings: Settings, kind: str, image_id: str) -> Path:
     """A new private directory ``<data_dir>/work/<kind>-<image id>-<random>`` (0700). Blocking."""
     parent = settings.data_dir / WORK_DIR
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = parent / f"{kind}-{image_id}-{secrets.token_hex(4)}"
     try:
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.mkdir(mode=0o700)
     except OSError as exc:
         raise UnknownError(f"could not create a work directory: {exc.strerror or exc}") from exc
