@@ -287,7 +287,7 @@ class CycleUploadDetails(WireModel):
     """On a source: empty (anything sent is ignored). On an image: the one-time upload token and its expiry,
     shown once in the image's create response and masked afterwards."""
 
-    token: str | None = None
+    token: str | None = Field(default=None, repr=False)  # a credential: never in reprs or tracebacks
     expires: Timestamp | None = None
 
 
