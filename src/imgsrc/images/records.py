@@ -44,6 +44,8 @@ __all__ = [
     "referenced_digests",
     "reuse_live_image",
     "set_state",
+    "sweep_interrupted_uploads",
+    "touch_image",
 ]
 
 _GONE = ("deleting", "deleted")
@@ -301,6 +303,39 @@ def referenced_digests(db: Database, digests: Collection[str]) -> set[str]:
                 )
             )
     return found
+
+
+def touch_image(db: Database, image_id: str) -> None:
+    """A sign of life of work on the image that runs outside a job (an upload in an HTTP request)."""
+    with db.session() as session:
+        session.execute(
+            update(ImageRow)
+            .where(ImageRow.id == image_id, ImageRow.state.not_in(_GONE))
+            .values(updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+UPLOAD_STATES = ("uploading", "verifying", "saving")
+
+
+def sweep_interrupted_uploads(db: Database, *, silent_for: timedelta) -> list[str]:
+    """Uploads whose server went away mid-way (no sign of life for ``silent_for``): back to ``new`` with an
+    error, claims dropped, so the image can be deleted or uploaded again with a new image."""
+    cutoff = utcnow() - silent_for
+    with db.session() as session:
+        stale = list(
+            session.scalars(
+                select(ImageRow.id).where(
+                    ImageRow.origin_type == "cycle-upload",
+                    ImageRow.state.in_(UPLOAD_STATES),
+                    ImageRow.updated_at < cutoff,
+                )
+            )
+        )
+    for image_id in stale:
+        fail_import(db, image_id, "the upload was interrupted (the server handling it stopped)")
+    return stale
 
 
 def image_source_id(db: Database, image_id: str) -> str:

@@ -42,6 +42,7 @@ from imgsrc.errors import (
     ArchiveError,
     AuthExpiredError,
     AuthInvalidError,
+    ImgsrcError,
     InvalidArgumentError,
     InvalidStateError,
     MaxExceededError,
@@ -134,6 +135,18 @@ class _UploadContext:
         return await asyncio.to_thread(function, *args, **kwargs)
 
 
+HEARTBEAT_SECONDS = 30.0
+"""How often a running upload shows it is alive; workers fail uploads silent for much longer (see
+:func:`imgsrc.images.records.sweep_interrupted_uploads`)."""
+
+
+async def _heartbeat(runtime: Runtime, image_id: str) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        with contextlib.suppress(ImgsrcError):
+            await asyncio.to_thread(records.touch_image, runtime.db, image_id)
+
+
 async def receive_upload(runtime: Runtime, request: Request, image_id: str, hub_id: str, token: str) -> Image:
     """Take the upload of ``request`` for the image (see the module docstring); return the live image."""
     settings = runtime.settings
@@ -151,6 +164,7 @@ async def receive_upload(runtime: Runtime, request: Request, image_id: str, hub_
     deps = PipelineDeps(settings, runtime.db, runtime.vault, runtime.store, runtime.external)
     run = ImportRun(_UploadContext(image_id, hub_id), deps, image_id, hub_id)
     staging: Path | None = None
+    alive = asyncio.create_task(_heartbeat(runtime, image_id))
     try:
         staging = await asyncio.to_thread(work_directory, settings, "upload", image_id)
         await asyncio.to_thread(records.reset_log, runtime.db, image_id)
@@ -175,6 +189,7 @@ async def receive_upload(runtime: Runtime, request: Request, image_id: str, hub_
         await run.fail(exc)
         raise
     finally:
+        alive.cancel()
         if staging is not None:
             await remove_work_directory(staging)
 

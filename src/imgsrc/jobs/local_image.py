@@ -18,6 +18,8 @@ import errno
 import os
 import secrets
 import shutil
+import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from imgsrc.images.config import config_summary, parse_image_config
 from imgsrc.jobs.pipeline import ImportRun, human_bytes
 from imgsrc.settings import Settings
 
-__all__ = ["WORK_DIR", "remove_work_directory", "save_local_image", "work_directory"]
+__all__ = ["WORK_DIR", "remove_stale_work", "remove_work_directory", "save_local_image", "work_directory"]
 
 WORK_DIR = "work"
 """Under the data directory: the parent of every build's and upload's work directory."""
@@ -45,6 +47,26 @@ def work_directory(settings: Settings, kind: str, image_id: str) -> Path:
     except OSError as exc:
         raise UnknownError(f"could not create a work directory: {exc.strerror or exc}") from exc
     return path
+
+
+def remove_stale_work(parent: Path, older_than_seconds: float) -> int:
+    """Remove work directories left behind by a process that died mid-build or mid-upload (untouched for
+    ``older_than_seconds``; live ones are removed by their own job). Blocking; returns how many went."""
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    try:
+        entries = list(parent.iterdir())
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        try:
+            info = entry.lstat()
+            if stat.S_ISDIR(info.st_mode) and info.st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 async def remove_work_directory(path: Path) -> None:

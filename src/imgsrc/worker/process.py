@@ -6,16 +6,19 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 
 from imgsrc.errors import ImgsrcError
-from imgsrc.images.records import referenced_digests
+from imgsrc.images.records import referenced_digests, sweep_interrupted_uploads
 from imgsrc.jobs.context import Handler
+from imgsrc.jobs.local_image import WORK_DIR, remove_stale_work
 from imgsrc.runtime import Runtime
 from imgsrc.worker.runner import JobRunner
 
 __all__ = ["Workers"]
 
 log = logging.getLogger(__name__)
+INTERRUPTED_UPLOAD = timedelta(minutes=5)  # ten missed heartbeats of a running upload
 
 
 class Workers:
@@ -37,6 +40,12 @@ class Workers:
                     log.info("recovery sent %d job(s) to the queue", found)
             except ImgsrcError:
                 log.exception("job recovery pass failed; will retry")
+            try:
+                swept = sweep_interrupted_uploads(self.runtime.db, silent_for=INTERRUPTED_UPLOAD)
+                if swept:
+                    log.warning("%d upload(s) interrupted by a stopped server marked failed", len(swept))
+            except ImgsrcError:
+                log.exception("the sweep of interrupted uploads failed; will retry")
             if time.monotonic() >= next_gc:
                 next_gc = time.monotonic() + settings.gc_interval_seconds
                 self.collect_garbage()
@@ -54,6 +63,9 @@ class Workers:
         except ImgsrcError:
             log.exception("garbage collection failed; will retry")
             return
+        removed_work = remove_stale_work(settings.data_dir / WORK_DIR, settings.temp_max_age_seconds)
+        if removed_work:
+            log.info("removed %d abandoned work director(ies)", removed_work)
         if report.removed or report.temp_removed:
             log.info(
                 "garbage collection: %d blob(s) removed (%d bytes), %d temporary file(s)",
