@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ArchiveError",
+    "ArchiveLimitError",
     "AuthExpiredError",
     "AuthInvalidError",
     "BuildError",
@@ -238,6 +239,13 @@ class ArchiveError(ImgsrcError):
 
     default_code = "422.invalid-input"
     default_title = "Invalid archive"
+
+
+class ArchiveLimitError(ArchiveError):
+    """An archive over a configured limit (bytes unpacked, entries): ``422.max-exceeded``."""
+
+    default_code = "422.max-exceeded"
+    default_title = "Archive over a limit"
 
 
 class BuildError(ImgsrcError):

@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 from imgsrc.builder.redact import MASK, Redactor, redact_url
 
-secrets_st = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() == s and "\n" not in s and s != MASK)
+# NUL is excluded: the assertions below stand the mask in as NUL, so a secret of NULs would be a false alarm.
+secrets_st = st.text(min_size=1, max_size=40).filter(
+    lambda s: s.strip() == s and "\n" not in s and "\0" not in s and s != MASK
+)
 
 
 @given(secret=secrets_st, before=st.text(max_size=30), after=st.text(max_size=30))

@@ -471,12 +471,10 @@ def test_the_pipe_hands_the_reader_every_byte_in_order(pieces: list[bytes], size
 
 
 def test_limit_errors_of_the_reader_become_max_exceeded() -> None:
-    from imgsrc.archives import UploadLimits
+    from imgsrc.errors import ArchiveLimitError
     from imgsrc.images.upload_body import _limit_error
 
-    limits = UploadLimits(max_bytes=1000, max_entries=7)
-    assert isinstance(
-        _limit_error(ArchiveError("entry x: archive holds more than 1000 bytes"), limits), MaxExceededError
-    )
-    assert isinstance(_limit_error(ArchiveError("archive has more than 7 entries"), limits), MaxExceededError)
-    assert type(_limit_error(ArchiveError("archive is truncated"), limits)) is ArchiveError
+    limited = _limit_error(ArchiveLimitError("entry x: archive holds more than 1000 bytes"))
+    assert isinstance(limited, MaxExceededError)
+    assert limited.source == "/file.tar"
+    assert type(_limit_error(ArchiveError("archive is truncated"))) is ArchiveError

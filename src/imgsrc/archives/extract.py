@@ -30,7 +30,7 @@ from typing import Final
 from imgsrc.archives.compression import open_archive_stream
 from imgsrc.archives.tarstream import MemberKind, TarMember, TarReader
 from imgsrc.archives.tree import Dir, File, Symlink, Tree, entry_parts, show
-from imgsrc.errors import ArchiveError
+from imgsrc.errors import ArchiveError, ArchiveLimitError
 
 __all__ = ["ExtractLimits", "ExtractStats", "extract_tar", "remove_tree"]
 
@@ -117,7 +117,7 @@ class _Extractor:
             for member in reader.members():
                 self._entries += 1
                 if self._entries > self._limits.max_entries:
-                    raise ArchiveError(f"archive has more than {self._limits.max_entries} entries")
+                    raise ArchiveLimitError(f"archive has more than {self._limits.max_entries} entries")
                 try:
                     self._member(reader, member)
                 except OSError as exc:
@@ -213,7 +213,7 @@ class _Extractor:
     def _file(self, reader: TarReader, member: TarMember, parts: tuple[str, ...]) -> None:
         limit = self._limits.max_bytes
         if self._bytes + member.size > limit:
-            raise ArchiveError(f"entry {show(member.name)}: archive unpacks to more than {limit} bytes")
+            raise ArchiveLimitError(f"entry {show(member.name)}: archive unpacks to more than {limit} bytes")
         parent = self._parent(parts, member.name)
         self._make_room(parts, parent, member.name)
         fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=parent)
@@ -222,7 +222,7 @@ class _Extractor:
             while chunk := reader.read(_CHUNK):
                 self._bytes += len(chunk)
                 if self._bytes > limit:
-                    raise ArchiveError(f"entry {show(member.name)}: archive unpacks to more than {limit} bytes")
+                    raise ArchiveLimitError(f"entry {show(member.name)}: archive unpacks to more than {limit} bytes")
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]

@@ -22,7 +22,7 @@ from imgsrc.archives.compression import Readable, open_archive_stream
 from imgsrc.archives.model import UploadLimits
 from imgsrc.archives.tarstream import MemberKind, TarMember, TarReader
 from imgsrc.archives.tree import Dir, File, Symlink, Tree, entry_parts, show
-from imgsrc.errors import ArchiveError, IntegrityError
+from imgsrc.errors import ArchiveError, ArchiveLimitError, IntegrityError
 
 __all__ = ["StagedArchive", "StagedFile", "stage_archive"]
 
@@ -82,7 +82,7 @@ class StagedArchive:
         for member in reader.members():
             self.entries += 1
             if self.entries > self.limits.max_entries:
-                raise ArchiveError(f"archive has more than {self.limits.max_entries} entries")
+                raise ArchiveLimitError(f"archive has more than {self.limits.max_entries} entries")
             self._member(reader, member)
         reader.finish()
         self.tree.check_symlinks()
@@ -120,7 +120,7 @@ class StagedArchive:
     def _receive_file(self, reader: TarReader, member: TarMember, parts: tuple[str, ...]) -> StagedFile:
         limit = self.limits.max_bytes
         if self.bytes + member.size > limit:
-            raise ArchiveError(f"entry {show(member.name)}: archive holds more than {limit} bytes")
+            raise ArchiveLimitError(f"entry {show(member.name)}: archive holds more than {limit} bytes")
         incoming = self.staging / f".incoming-{self.entries}"
         digest = hashlib.sha256()
         size = 0
@@ -130,7 +130,7 @@ class StagedArchive:
                 size += len(chunk)
                 self.bytes += len(chunk)
                 if self.bytes > limit:
-                    raise ArchiveError(f"entry {show(member.name)}: archive holds more than {limit} bytes")
+                    raise ArchiveLimitError(f"entry {show(member.name)}: archive holds more than {limit} bytes")
                 digest.update(chunk)
                 view = memoryview(chunk)
                 while view:

@@ -29,6 +29,7 @@ from imgsrc.archives import LocalImage, UploadLimits, read_image_archive
 from imgsrc.builder.runner import finish_uncancelled
 from imgsrc.errors import (
     ArchiveError,
+    ArchiveLimitError,
     ImgsrcError,
     InvalidArgumentError,
     InvalidContentTypeError,
@@ -206,10 +207,9 @@ def multipart_boundary(content_type: str) -> bytes:
     return boundary
 
 
-def _limit_error(exc: ArchiveError, limits: UploadLimits) -> ImgsrcError:
-    """The archive reader's size and entry limits are what ``422.max-exceeded`` means."""
-    # The reader reports them as ArchiveError; its messages quote the limit, which is how they are told apart.
-    if f"more than {limits.max_bytes} bytes" in exc.detail or f"more than {limits.max_entries} entries" in exc.detail:
+def _limit_error(exc: ArchiveError) -> ImgsrcError:
+    """The archive reader's size and entry limits (``ArchiveLimitError``) name the part at fault."""
+    if isinstance(exc, ArchiveLimitError):
         return MaxExceededError(exc.detail, source=f"/{FILE_FIELD}")
     return exc
 
@@ -231,7 +231,7 @@ async def receive_archive(
     try:
         return await _stream(request, _FormReader(boundary), staging, limits, platform)
     except ArchiveError as exc:
-        raise _limit_error(exc, limits) from None
+        raise _limit_error(exc) from None
 
 
 async def _stream(
