@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP server -----------------------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `serve` listens on.")
     public_url: str | None = Field(
         default=None, description="Base URL clients reach the server at (for registry token realms)."
     )
@@ -70,20 +70,20 @@ class Settings(BaseSettings):
     )
     ecr_endpoint_url: str | None = Field(default=None, description="Override of the AWS ECR API endpoint.")
     default_platform: str = Field(default="linux/amd64", description="Platform chosen from multi-arch indexes.")
-    parallel_downloads: int = Field(default=6, ge=1, le=32)
+    parallel_downloads: int = Field(default=6, ge=1, le=32, description="Blobs fetched at once per import.")
     http_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Longest silence on a connection before a transfer is deemed stalled."
     )
     retries: int = Field(default=5, ge=0, description="Attempts after the first on transient upstream failures.")
-    max_manifest_bytes: int = 4 * 1024 * 1024
+    max_manifest_bytes: int = Field(default=4 * 1024 * 1024, description="Largest manifest or config accepted.")
 
     # --- content store ---------------------------------------------------------------------------------------
     storage: Literal["local", "registry"] = Field(
         default="local", description="Where live images are kept: the local content store or an OCI registry."
     )
     storage_registry_url: str | None = Field(default=None, description="External registry, e.g. http://h:5000")
-    storage_registry_username: str | None = None
-    storage_registry_password: SecretStr | None = None
+    storage_registry_username: str | None = Field(default=None, description="User name for the external registry.")
+    storage_registry_password: SecretStr | None = Field(default=None, description="Its password or token.")
     storage_registry_prefix: str = Field(default="imgsrc", description="Repository prefix in the registry.")
     gc_grace_seconds: float = Field(default=2 * 3600.0, ge=0, description="Unreferenced blobs younger: kept.")
     gc_interval_seconds: float = Field(default=600.0, gt=0, description="How often workers collect garbage.")
@@ -92,16 +92,18 @@ class Settings(BaseSettings):
     )
 
     # --- builds and uploads ----------------------------------------------------------------------------------
-    builder_isolation: Literal["auto", "oci", "chroot"] = "auto"
-    build_timeout_seconds: float = Field(default=3600.0, gt=0)
+    builder_isolation: Literal["auto", "oci", "chroot"] = Field(
+        default="auto", description="buildah isolation: `oci` (runc), `chroot`, or `auto` (oci where it works)."
+    )
+    build_timeout_seconds: float = Field(default=3600.0, gt=0, description="A build running longer is killed.")
     context_max_bytes: int = Field(default=2 * 1024**3, description="Largest unpacked build context.")
-    context_max_entries: int = Field(default=200_000)
+    context_max_entries: int = Field(default=200_000, description="Most entries of an unpacked build context.")
     upload_max_bytes: int = Field(default=20 * 1024**3, description="Largest upload accepted.")
     upload_max_entries: int = Field(default=10_000, ge=1, description="Most members an uploaded archive may hold.")
     upload_token_seconds: float = Field(default=3600.0, gt=0, description="Lifetime of an upload token.")
 
     # --- logging ---------------------------------------------------------------------------------------------
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="Level of the server's log (DEBUG, INFO, WARNING…).")
 
     @property
     def resolved_database_url(self) -> str:

@@ -58,3 +58,12 @@ def test_slugify_always_yields_a_slug_or_nothing(name: str) -> None:
     slug = slugify(name)
     assert slug == "" or is_slug(slug)
     assert slugify(slug) == slug
+
+
+def test_every_setting_is_described_and_documented() -> None:
+    from imgsrc.settings import Settings
+
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"setting {name} has no description"
+        assert f"`IMGSRC_{name.upper()}`" in documented, f"docs/settings.md does not list IMGSRC_{name.upper()}"
