@@ -94,7 +94,7 @@ def parse_descriptor(value: Any, what: str) -> Descriptor:
             object_field(raw_platform, "architecture", str, what),
             variant or None,
         )
-    return Descriptor(media_type, digest, size, annotations, platform)
+    return Descriptor(media_type, digest, size, platform=platform, annotations=annotations)
 
 
 def hash_file(path: Path) -> tuple[str, int]:

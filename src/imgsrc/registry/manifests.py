@@ -14,6 +14,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgsrc.errors import IntegrityError, InvalidArgumentError, RegistryError
+from imgsrc.oci import (
+    CONFIG_MEDIA_TYPES,
+    DOCKER_CONFIG,
+    DOCKER_LAYER_FOREIGN,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    INDEX_MEDIA_TYPES,
+    LAYER_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+    OCI_LAYER_NONDISTRIBUTABLE_TAR,
+    OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+    OCI_LAYER_TAR,
+    OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+    SCHEMA1_MEDIA_TYPES,
+    Descriptor,
+    Platform,
+)
 from imgsrc.reference import Digest
 
 __all__ = [
@@ -47,94 +70,9 @@ __all__ = [
     "select_platform",
 ]
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-OCI_LAYER_NONDISTRIBUTABLE_TAR = "application/vnd.oci.image.layer.nondistributable.v1.tar"
-OCI_LAYER_NONDISTRIBUTABLE_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-OCI_LAYER_NONDISTRIBUTABLE_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
-SCHEMA1_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
-
-MANIFEST_MEDIA_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
-INDEX_MEDIA_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
-CONFIG_MEDIA_TYPES = frozenset({DOCKER_CONFIG, OCI_CONFIG})
-LAYER_MEDIA_TYPES = frozenset(
-    {
-        DOCKER_LAYER_GZIP,
-        DOCKER_LAYER_FOREIGN,
-        OCI_LAYER_TAR,
-        OCI_LAYER_GZIP,
-        OCI_LAYER_ZSTD,
-        OCI_LAYER_NONDISTRIBUTABLE_TAR,
-        OCI_LAYER_NONDISTRIBUTABLE_GZIP,
-        OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
-    }
-)
 #: The ``Accept`` header of manifest requests: every type we can use, none we would refuse.
 MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 _GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
-# Architecture spellings seen in the wild, normalised as containerd does.
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
-_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
-
-
-@dataclass(frozen=True)
-class Platform:
-    """``os/architecture[/variant]`` as in image indexes."""
-
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        """Parse ``linux/amd64`` or ``linux/arm/v7`` (architecture aliases such as ``x86_64`` normalised);
-        malformed text is an :class:`~imgsrc.errors.InvalidArgumentError` (it comes from settings or users)."""
-        parts = text.strip().lower().split("/")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise InvalidArgumentError(f"invalid platform {text!r}: expected os/architecture[/variant]")
-        arch = _ARCH_ALIASES.get(parts[1], parts[1])
-        return cls(parts[0], arch, parts[2] if len(parts) == 3 else None)
-
-    def matches(self, other: Platform) -> bool:
-        """Whether an index entry for ``other`` can serve a request for ``self`` (a missing variant stands
-        for the architecture's default one: ``arm64`` = ``arm64/v8``, ``arm`` = ``arm/v7``)."""
-        if (self.os, self.architecture) != (other.os, _ARCH_ALIASES.get(other.architecture, other.architecture)):
-            return False
-        return self.variant is None or self.normalised_variant == other.normalised_variant
-
-    @property
-    def normalised_variant(self) -> str | None:
-        """The variant, or the architecture's default one when none is given."""
-        arch = _ARCH_ALIASES.get(self.architecture, self.architecture)
-        return self.variant or _DEFAULT_VARIANTS.get(arch)
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """A content descriptor: what a manifest says about one blob or manifest."""
-
-    media_type: str
-    digest: str
-    size: int
-    platform: Platform | None = None
-    urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
