@@ -19,7 +19,9 @@ _SECRET_QUERY = re.compile(
 )
 MASK = "********"
 HANDLER_NAME = "imgsrc"
-_QUIET = ("httpx", "httpcore", "botocore", "urllib3")
+# Libraries whose INFO lines are noise to an operator (alembic lists its plugins; the HTTP libraries log full
+# URLs, and a webhook URL is itself a secret).
+_QUIET = ("httpx", "httpcore", "botocore", "urllib3", "alembic")
 
 
 class RedactQuerySecrets(logging.Filter):
