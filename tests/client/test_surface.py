@@ -76,3 +76,17 @@ def test_next_page_visits_every_item_exactly_once(total: int, size: int) -> None
         number = next_page(number, len(batch), size, len(seen), total)
     assert seen == items
     assert fetches <= total // size + 1
+
+
+def test_answers_with_fields_a_newer_server_added_are_still_read() -> None:
+    import json as _json
+    from pathlib import Path as _Path
+
+    from imgsrc.client.http import Answer, one
+    from imgsrc.sources.schemas import ImageSource
+
+    document = _json.loads((_Path(__file__).resolve().parents[1] / "data" / "seed-image-source.json").read_text())
+    document["added_later"] = {"x": 1}
+    document["origin"]["details"]["also_new"] = True
+    parsed = one(ImageSource)(Answer(status=200, data=document))
+    assert parsed.id == document["id"]

@@ -60,7 +60,9 @@ def one(model: type[M]) -> Callable[[Answer], M]:
     """Read ``data`` as one resource."""
 
     def parse(answer: Answer) -> M:
-        return model.model_validate(answer.data)
+        # Answers are read leniently: a newer server may add fields an older SDK does not know. (Requests are
+        # built strictly, so a typo in client code still fails before anything is sent.)
+        return model.model_validate(answer.data, extra="ignore")
 
     return parse
 
@@ -71,7 +73,8 @@ def many(model: type[M]) -> Callable[[Answer], Page[M]]:
     def parse(answer: Answer) -> Page[M]:
         if not isinstance(answer.data, list):
             raise UnexpectedResponseError(f"expected a list of {model.__name__}, got {type(answer.data).__name__}")
-        return Page((model.model_validate(item) for item in answer.data), total=answer.total, includes=answer.includes)
+        items = (model.model_validate(item, extra="ignore") for item in answer.data)
+        return Page(items, total=answer.total, includes=answer.includes)
 
     return parse
 
