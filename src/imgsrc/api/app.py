@@ -14,6 +14,7 @@ from imgsrc import __version__
 from imgsrc.api.errors import install_error_handlers
 from imgsrc.api.middleware import RequestGuard
 from imgsrc.api.responses import respond
+from imgsrc.api.v2 import router as registry_router
 from imgsrc.hubs.routes import router as hubs_router
 from imgsrc.hubs.service import bootstrap
 from imgsrc.images.routes import router as images_router
@@ -79,7 +80,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, streaming_paths=_streaming_path)
     # sources first: `/v1/images/sources` must not be read as the image with ID "sources"
-    for router in (sources_router, images_router, uploads_router, jobs_router, hubs_router):
+    for router in (sources_router, images_router, uploads_router, jobs_router, hubs_router, registry_router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
