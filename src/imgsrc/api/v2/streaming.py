@@ -59,6 +59,7 @@ class FileSliceResponse(Response):
             if scope.get("method", "GET").upper() == "HEAD" or self.length == 0:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
+            failure: Exception | None = None
             async with anyio.create_task_group() as group:
 
                 async def stop_on_disconnect() -> None:
@@ -68,8 +69,13 @@ class FileSliceResponse(Response):
                     group.cancel_scope.cancel()
 
                 group.start_soon(stop_on_disconnect)
-                await self._stream(send)
+                try:
+                    await self._stream(send)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, not wrapped in an ExceptionGroup
+                    failure = exc
                 group.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         finally:
             self.file.close()
 
