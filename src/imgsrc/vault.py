@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -26,8 +27,17 @@ class Vault:
     """Seals and opens small JSON documents of secrets."""
 
     def __init__(self, key_material: bytes) -> None:
+        self._material = key_material
         derived = hashlib.sha256(key_material).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def __repr__(self) -> str:
+        return "Vault(<key hidden>)"
+
+    def derive(self, label: bytes) -> bytes:
+        """A 32-byte key for another purpose (``label`` names it), derived from the same secret material with
+        HMAC-SHA256: servers sharing the secret share every derived key, and no derived key reveals another."""
+        return hmac.new(self._material, label, hashlib.sha256).digest()
 
     @classmethod
     def from_settings(cls, secret_key: str | None, data_dir: Path) -> Vault:

@@ -11,7 +11,6 @@ import jwt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from imgsrc.api.v2.auth import (
     TOKEN_SECONDS,
@@ -23,7 +22,7 @@ from imgsrc.api.v2.auth import (
 )
 from imgsrc.errors import AuthExpiredError, AuthInvalidError, InvalidSyntaxError
 from imgsrc.hubs.access import Principal
-from imgsrc.settings import Settings
+from imgsrc.vault import Vault
 
 VIEWER = Principal(key_id="k" * 24, hub_id="h" * 24, capabilities=frozenset({"images-view"}), role_id=None)
 BLIND = Principal(key_id="b" * 24, hub_id="h" * 24, capabilities=frozenset({"images-sources-view"}), role_id=None)
@@ -66,13 +65,10 @@ def test_a_token_signed_with_another_secret_or_altered_is_refused() -> None:
 
 
 def test_the_signing_key_derives_from_the_configured_secret_or_the_vault_key_file(tmp_path: Path) -> None:
-    configured = Settings(data_dir=tmp_path, secret_key=SecretStr("shared"))
-    token = TokenSigner.from_settings(configured).issue(VIEWER, []).token
-    assert TokenSigner.from_settings(Settings(data_dir=tmp_path / "other", secret_key=SecretStr("shared"))).verify(
-        token
-    )
+    token = TokenSigner.from_vault(Vault.from_settings("shared", tmp_path)).issue(VIEWER, []).token
+    assert TokenSigner.from_vault(Vault.from_settings("shared", tmp_path / "other")).verify(token)
     (tmp_path / "secret.key").write_bytes(b"file material\n")
-    from_file = TokenSigner.from_settings(Settings(data_dir=tmp_path, secret_key=None))
+    from_file = TokenSigner.from_vault(Vault.from_settings(None, tmp_path))
     with pytest.raises(AuthInvalidError):
         from_file.verify(token)
     assert from_file.verify(from_file.issue(VIEWER, ["a/b"]).token)[1] == {"a/b"}

@@ -28,13 +28,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import jwt
@@ -42,11 +39,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imgsrc.api.v2.params import MAX_NAME, NAME_RE
-from imgsrc.errors import AuthExpiredError, AuthInvalidError, InvalidSyntaxError, UnknownError
+from imgsrc.errors import AuthExpiredError, AuthInvalidError, InvalidSyntaxError
 from imgsrc.hubs.access import Principal
 from imgsrc.hubs.models import ApiKeyRow
 from imgsrc.hubs.service import KEY_PREFIX, authenticate
-from imgsrc.settings import Settings
+from imgsrc.vault import Vault
 
 __all__ = [
     "SERVICE",
@@ -96,13 +93,9 @@ class TokenSigner:
         return "TokenSigner(key=<hidden>)"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TokenSigner:
-        """The signer of a server: its key derived from the same secret material as the vault's."""
-        if settings.secret_key is not None:
-            material = settings.secret_key.get_secret_value().encode()
-        else:
-            material = _read_key_file(settings.data_dir / "secret.key")
-        return cls(hmac.new(material, _LABEL, hashlib.sha256).digest())
+    def from_vault(cls, vault: Vault) -> TokenSigner:
+        """The signer of a server: its key derived from the vault's secret material."""
+        return cls(vault.derive(_LABEL))
 
     def issue(self, principal: Principal, pulls: Iterable[str], *, now: datetime | None = None) -> IssuedToken:
         now = now or datetime.now(UTC)
@@ -153,13 +146,6 @@ def _pulls_of(access: Any) -> Iterable[str]:
             and "pull" in (entry.get("actions") or ())
         ):
             yield entry["name"]
-
-
-def _read_key_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes().strip()
-    except OSError as exc:
-        raise UnknownError("the server's secret key file cannot be read") from exc
 
 
 def _principal_of_key(session: Session, key_id: str) -> Principal:

@@ -111,11 +111,11 @@ def _realm_base(request: Request) -> str:
 
 
 def _signer(request: Request) -> TokenSigner:
-    """The token signer of the running server, derived once per runtime (it reads the secret key file)."""
+    """The token signer of the running server, derived once per runtime from its vault."""
     runtime = _runtime(request)
     cached: tuple[Runtime, TokenSigner] | None = getattr(request.app.state, "v2_token_signer", None)
     if cached is None or cached[0] is not runtime:
-        cached = (runtime, TokenSigner.from_settings(runtime.settings))
+        cached = (runtime, TokenSigner.from_vault(runtime.vault))
         request.app.state.v2_token_signer = cached
     return cached[1]
 
