@@ -3,16 +3,24 @@ then the manifest), `backend` says so, and local copies of its layers become gar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from imgsrc.db import Database
+from imgsrc.images.records import referenced_digests
+from imgsrc.store import FilesystemBlobStore
+from tests.conftest import make_settings
 from tests.factory.conftest import FactoryMaker, registry_origin
 from tests.support.images import make_layer, push_image
 from tests.support.registry import RunningRegistry, start_registry, write_authfile
+from tests.support.server import live_server
 
 pytestmark = pytest.mark.registry
 
@@ -80,3 +88,64 @@ def test_saving_pushes_to_the_external_registry(
         assert again["backend"]["provider"] == "registry"
         assert "nothing to download" in f.log(again["id"])
     _ = second
+
+
+def test_images_kept_in_the_external_registry_are_pulled_through_v2_after_a_restart(
+    registry: RunningRegistry, storage_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    """Save to the external registry, drop the local layer copies, restart the server, then pull with skopeo:
+    the layers stream through /v2 from the external registry, byte for byte (Range included)."""
+    pushed = push_image(registry, tmp_path, "ext/pull", layer_sizes=(300_000, 7000))
+    settings = make_settings(tmp_path / "data", **storage_settings(storage_registry))
+    with live_server(settings) as server, httpx.Client(base_url=server.url, headers=server.headers) as api:
+        source = api.post(
+            "/v1/images/sources", json={"type": "direct", "origin": registry_origin(registry, "ext/pull:latest")}
+        )
+        image = api.post("/v1/images", json={"source_id": source.json()["data"]["id"]}).json()["data"]
+        job = api.post(f"/v1/images/{image['id']}/tasks", json={"action": "import"}).json()["data"]["job"]["id"]
+        for _ in range(600):
+            state = api.get(f"/v1/jobs/{job}").json()["data"]["state"]["current"]
+            if state in ("completed", "error"):
+                break
+            time.sleep(0.1)
+        assert state == "completed"
+    layer_file = settings.data_dir / "store" / "blobs" / "sha256" / pushed.layer_digests[0].split(":")[1]
+    # between the two lives of the server, garbage collection drops the local copies of the layers
+    db = Database(settings.resolved_database_url)
+    FilesystemBlobStore(settings.data_dir / "store").gc(
+        lambda digests: referenced_digests(db, digests), grace_seconds=0
+    )
+    db.dispose()
+    assert not layer_file.exists(), "the layer should only be in the external registry now"
+    with live_server(settings) as server:
+        host = server.url.removeprefix("http://")
+        authfile = write_authfile(tmp_path / "imgsrc-auth.json", host, "anyone", server.api_key)
+        reference = f"docker://{host}/{server.hub_id}/{source.json()['data']['id']}:{image['id']}"
+        done = subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--src-tls-verify=false",
+                "--src-authfile",
+                str(authfile),
+                reference,
+                f"oci:{tmp_path / 'pulled'}:x",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        for digest in pushed.layer_digests:
+            blob = tmp_path / "pulled" / "blobs" / "sha256" / digest.split(":")[1]
+            assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == digest
+        with httpx.Client(base_url=server.url, auth=("anyone", server.api_key)) as v2:
+            path = f"/v2/{server.hub_id}/{source.json()['data']['id']}/blobs/{pushed.layer_digests[0]}"
+            ranged = v2.get(path, headers={"Range": "bytes=100-199"})
+            assert ranged.status_code == 206
+            full = v2.get(path).content
+            assert ranged.content == full[100:200]
+            assert len(full) == pushed.layer_sizes[0]
+            head = v2.head(path)
+            assert head.headers["content-length"] == str(pushed.layer_sizes[0])

@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,6 +319,46 @@ class RegistryClient:
         await transfer.download_blob(
             self._session, repository, descriptor, dest, executor=self._executor, progress=progress
         )
+
+    async def stream_blob(
+        self, repository: str, digest: str, *, start: int = 0, length: int, chunk_size: int = 1024 * 1024
+    ) -> AsyncIterator[bytes]:
+        """Bytes ``start`` to ``start + length`` of a blob, as they arrive (serving an image kept in this
+        registry). Asks with ``Range`` and copes with a registry that answers the whole blob. Yields exactly
+        ``length`` bytes or raises (:class:`~imgsrc.errors.IntegrityError` for a short body); not retried (the
+        reader on the other end resumes with its own ``Range``)."""
+        what = f"blob {digest} of {self.host}/{repository}"
+        headers = {"Accept-Encoding": "identity"}
+        if start or length:
+            headers["Range"] = f"bytes={start}-{start + length - 1}"
+        try:
+            async with self._session.stream(
+                "GET",
+                f"{self._session.base_url}/v2/{repository}/blobs/{digest}",
+                scopes=(repository_scope(repository, ["pull"]),),
+                headers=headers,
+                follow_redirects=True,
+            ) as response:
+                if response.status_code == 404:
+                    raise UpstreamNotFoundError(f"{what}: not found")
+                if response.status_code not in (200, 206):
+                    raise RegistryError(f"{what}: the registry answered {response.status_code}")
+                skip = start if response.status_code == 200 else 0
+                left = length
+                async for received in response.aiter_raw(chunk_size):
+                    cut = min(skip, len(received))
+                    skip -= cut
+                    piece = received[cut : cut + left]
+                    if not piece:
+                        continue
+                    left -= len(piece)
+                    yield piece
+                    if not left:
+                        return
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{what}: transfer failed ({type(exc).__name__})") from exc
+        if left:
+            raise IntegrityError(f"{what}: the registry sent {length - left} of {length} bytes")
 
     # --- push side --------------------------------------------------------------------------------------------
 

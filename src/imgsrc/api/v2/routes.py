@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,14 @@ from imgsrc.api.v2.errors import API_VERSION_HEADER, oci_error, oci_error_for
 from imgsrc.api.v2.params import check_digest, check_name, page_of, parse_page_size, parse_range, parse_reference
 from imgsrc.api.v2.streaming import FileSliceResponse
 from imgsrc.errors import AuthInvalidError, ImgsrcError, NotFoundError
-from imgsrc.images.serving import BLOB_UNKNOWN, MANIFEST_UNKNOWN, find_manifest, list_tags, locate_blob
+from imgsrc.images.serving import (
+    BLOB_UNKNOWN,
+    MANIFEST_UNKNOWN,
+    BlobLocation,
+    find_manifest,
+    list_tags,
+    locate_blob,
+)
 from imgsrc.images.serving import resolve_repository as _resolve
 from imgsrc.runtime import Runtime
 
@@ -195,9 +202,7 @@ def blob(request: Request, name: str, digest: str) -> Response:
             raise NotFoundError("blob unknown to registry", code=BLOB_UNKNOWN)
         location = locate_blob(session, runtime.store, repository, ref.value)
     if location.path is None:
-        raise NotFoundError(
-            "the blob is kept in the external registry, which /v2 does not serve from yet", code=BLOB_UNKNOWN
-        )
+        return _remote_blob(request, runtime, location)
     try:
         file = runtime.store.open(location.digest)
     except NotFoundError as exc:
@@ -215,6 +220,33 @@ def blob(request: Request, name: str, digest: str) -> Response:
         return FileSliceResponse(file, start=0, length=size, headers=headers)
     headers["Content-Range"] = wanted.content_range
     return FileSliceResponse(file, start=wanted.start, length=wanted.length, status_code=206, headers=headers)
+
+
+def _remote_blob(request: Request, runtime: Runtime, location: BlobLocation) -> Response:
+    """A layer of an image kept in the external registry: streamed through from there (the external registry's
+    credentials are the server's, so clients cannot be redirected to it)."""
+    external = runtime.external
+    if external is None or location.remote_repository is None:
+        raise NotFoundError("blob unknown to registry", code=BLOB_UNKNOWN)
+    etag = f'"{location.digest}"'
+    headers = {"Docker-Content-Digest": location.digest, "ETag": etag, "Accept-Ranges": "bytes"}
+    if_range = request.headers.get("if-range")
+    wanted = parse_range(request.headers.get("range"), location.size) if if_range in (None, etag) else None
+    start, length, status = 0, location.size, 200
+    if wanted is not None:
+        start, length, status = wanted.start, wanted.length, 206
+        headers["Content-Range"] = wanted.content_range
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD" or length == 0:
+        return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+    repository, digest = location.remote_repository, location.digest
+
+    async def body() -> AsyncIterator[bytes]:
+        async with external.client() as client:
+            async for chunk in client.stream_blob(repository, digest, start=start, length=length):
+                yield chunk
+
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type="application/octet-stream")
 
 
 @router.get("/{name:path}/tags/list")
