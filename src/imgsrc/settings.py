@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         default="auto", description="buildah isolation: `oci` (runc), `chroot`, or `auto` (oci where it works)."
     )
     build_timeout_seconds: float = Field(default=3600.0, gt=0, description="A build running longer is killed.")
+    build_allow_local_repos: bool = Field(
+        default=False,
+        description="Let docker-file sources name git repositories on the server's own disk (`file://` or a path). "
+        "Off by default: anyone who may create sources could read repositories of the server's machine.",
+    )
     context_max_bytes: int = Field(default=2 * 1024**3, description="Largest unpacked build context.")
     context_max_entries: int = Field(default=200_000, description="Most entries of an unpacked build context.")
     upload_max_bytes: int = Field(default=20 * 1024**3, description="Largest upload accepted.")

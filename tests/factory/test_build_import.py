@@ -34,7 +34,7 @@ from tests.factory.buildenv import (
     sleeping_dockerfile,
     ssh_world,
 )
-from tests.factory.conftest import Factory
+from tests.factory.conftest import Factory, FactoryMaker
 from tests.factory.uploadkit import work_left
 
 __all__ = ["build_world", "builder", "file_server", "ssh_world"]
@@ -317,3 +317,21 @@ def test_registry_credentials_need_a_url_and_a_token() -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         registry_credentials([good, DockerfileCredential(url="http://127.0.0.1:5000", username="u")])
     assert caught.value.source == "/origin/details/credentials/1"
+
+
+def test_repositories_on_the_servers_own_disk_need_the_setting(
+    make_factory: FactoryMaker, build_world: BuildWorld
+) -> None:
+    """A `file://` (or path) repository is refused unless `IMGSRC_BUILD_ALLOW_LOCAL_REPOS` says otherwise: a
+    source's author must not read the server's disk by default."""
+    local = {"url": f"file://{build_world.git_root / 'app.git'}"}
+    hub = {"dockerhub_registry_url": build_world.hub.url, "retries": 0}
+    with make_factory(**hub) as refusing:
+        image = refusing.image(refusing.source(docker_file(repo=local))["id"])
+        job = refusing.wait(refusing.start_import(image["id"]))
+        assert job["state"]["current"] == "error"
+        assert "local" in job["state"]["error"]["message"].lower()
+    with make_factory(build_allow_local_repos=True, **hub) as allowing:
+        image = allowing.image(allowing.source(docker_file(repo=local))["id"])
+        job = allowing.wait(allowing.start_import(image["id"]))
+        assert job["state"]["current"] == "completed", job

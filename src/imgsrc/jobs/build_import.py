@@ -158,7 +158,9 @@ async def build_from_dockerfile(run: ImportRun, plan: records.ImportPlan) -> Non
             async with run.step("Fetch context", shown):
                 fetched = work / "context"
                 fetched.mkdir()
-                root = await fetch_context(source, fetched, settings, pump.put)
+                root = await fetch_context(
+                    source, fetched, settings, pump.put, allow_local=settings.build_allow_local_repos
+                )
                 context, dockerfile = resolve_context(root, details.context_dir, details.build_file)
                 pump.put(f"context /{_inside(context, root)}, Dockerfile /{_inside(dockerfile, root)}")
             described = f"{len(plan.build_args)} build argument(s)" + (", scratch on disk" if plan.use_disk else "")
