@@ -1,0 +1,104 @@
+"""The few API calls the benchmarks make, over plain httpx (no SDK layer in the measured path).
+
+:meth:`Api.import_new_image` is the measured unit of an import: create the image, start its import job, poll the
+job every ``poll_seconds`` until it ends, and read the image back; the time runs from the first request to the
+answer that shows the image ``live``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from benchkit.server import ImgsrcServer
+
+__all__ = ["Api", "ImportResult"]
+
+_FINISHED = ("completed", "error", "expired")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """One import through the API: seconds from creating the image to seeing it live."""
+
+    seconds: float
+    image_id: str
+    job_id: str
+    image: dict[str, Any]
+
+
+class Api:
+    """An API client of one server, authenticated as the bootstrap hub's admin key."""
+
+    def __init__(self, server: ImgsrcServer, *, timeout: float = 120.0) -> None:
+        self.server = server
+        self.http = httpx.Client(base_url=server.url, headers=server.headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _data(self, response: httpx.Response, *expected: int) -> Any:
+        if response.status_code not in expected:
+            raise RuntimeError(f"{response.request.method} {response.request.url.path}: {response.status_code} "
+                               f"{response.text[:2000]}")  # fmt: skip
+        return response.json()["data"]
+
+    def create_source(self, origin: dict[str, Any], name: str = "bench") -> dict[str, Any]:
+        body = {"type": "direct", "origin": origin, "name": name}
+        data: dict[str, Any] = self._data(self.http.post("/v1/images/sources", json=body), 201)
+        return data
+
+    def create_image(self, source_id: str, name: str = "bench") -> dict[str, Any]:
+        body = {"source_id": source_id, "name": name}
+        data: dict[str, Any] = self._data(self.http.post("/v1/images", json=body), 201)
+        return data
+
+    def start_import(self, image_id: str) -> str:
+        answer = self._data(self.http.post(f"/v1/images/{image_id}/tasks", json={"action": "import"}), 200)
+        return str(answer["job"]["id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._data(self.http.get(f"/v1/jobs/{job_id}"), 200)
+        return data
+
+    def image(self, image_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._data(self.http.get(f"/v1/images/{image_id}"), 200)
+        return data
+
+    def build_log(self, image_id: str) -> str:
+        return str(self._data(self.http.get(f"/v1/images/{image_id}/build-log"), 200)["log"])
+
+    def wait_job(self, job_id: str, *, poll_seconds: float = 0.1, timeout: float = 1800.0) -> dict[str, Any]:
+        """Poll the job until it ends (the API's only completion signal) and return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"]["current"] in _FINISHED:
+                return job
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"job {job_id} still {job['state']['current']} after {timeout:.0f}s")
+            time.sleep(poll_seconds)
+
+    def import_new_image(self, source_id: str, *, poll_seconds: float = 0.1) -> ImportResult:
+        """Create an image of ``source_id``, import it and wait until it is live; see the module docstring."""
+        started = time.perf_counter()
+        image_id = str(self.create_image(source_id)["id"])
+        job_id = self.start_import(image_id)
+        job = self.wait_job(job_id, poll_seconds=poll_seconds)
+        image = self.image(image_id)
+        seconds = time.perf_counter() - started
+        if job["state"]["current"] != "completed" or image["state"]["current"] != "live":
+            raise RuntimeError(
+                f"import of image {image_id} ended with job {job['state']} and image {image['state']}:\n"
+                f"{self.build_log(image_id)[-3000:]}"
+            )
+        return ImportResult(seconds, image_id, job_id, image)

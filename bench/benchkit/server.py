@@ -1,0 +1,113 @@
+"""``imgsrc serve`` as a real subprocess on a free loopback port, with its own data directory.
+
+The server runs exactly as an operator would start it (``.venv/bin/imgsrc serve --port P`` with
+``IMGSRC_DATA_DIR``), job workers included, so its ``/proc/<pid>/status`` covers everything an import costs.
+Its output goes to a log file beside the data directory; the admin key is read from ``bootstrap.json`` and never
+printed or put on a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from tests.support.registry import free_port
+
+from benchkit import memory
+
+__all__ = ["ImgsrcServer", "imgsrc_server"]
+
+_STARTUP_SECONDS = 60.0
+_STOP_SECONDS = 30.0
+
+
+@dataclass
+class ImgsrcServer:
+    """A started server: where it listens, its process, and the bootstrap hub's admin credentials."""
+
+    url: str
+    port: int
+    process: subprocess.Popen[bytes] = field(repr=False)
+    data_dir: Path
+    log_path: Path
+    hub_id: str
+    api_key: str = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "X-Hub-Id": self.hub_id}
+
+    def peak_kib(self) -> int:
+        return memory.peak_kib(self.pid)
+
+    def rss_kib(self) -> int:
+        return memory.rss_kib(self.pid)
+
+    def reset_peak(self) -> None:
+        memory.reset_peak(self.pid)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"imgsrc serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
+        # The server offers no readiness signal other than answering: poll briefly.
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=_STOP_SECONDS)
+
+
+@contextlib.contextmanager
+def imgsrc_server(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[ImgsrcServer]:
+    """Start ``imgsrc serve`` on a fresh ``data_dir`` (created; must not hold a previous server's state for a fair
+    first import) and stop it (SIGTERM, then SIGKILL) on exit. ``env`` adds ``IMGSRC_*`` settings."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.with_name(data_dir.name + ".log")
+    executable = Path(sys.executable).with_name("imgsrc")
+    port = free_port()
+    environment = {**os.environ, **(env or {}), "IMGSRC_DATA_DIR": str(data_dir)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process, log_path)
+        boot = json.loads((data_dir / "bootstrap.json").read_text())
+        yield ImgsrcServer(url, port, process, data_dir, log_path, boot["hub_id"], boot["api_key"])
+    finally:
+        _stop(process)
