@@ -116,8 +116,8 @@ def test_cancellation_stops_the_build_and_cleans_up(
         assert waiter in done, f"the RUN step never started: {task.exception() if task.done() else 'timeout'}"
         # the marker is echoed just before `exec sleep`: give the exec a moment to show in /proc
         deadline = asyncio.get_running_loop().time() + 10
-        while not processes_with(token) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+        while not processes_with(token) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # /proc offers nothing to wait on
         assert processes_with(token), "the sleeper runs before the cancellation"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

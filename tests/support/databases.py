@@ -64,7 +64,8 @@ class PostgresDatabase:
                 tables = (
                     conn.execute(
                         text(
-                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                            "SELECT tablename FROM pg_tables "
+                            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
                         )
                     )
                     .scalars()

@@ -62,11 +62,32 @@ def test_secrets_never_show_in_reprs_or_str() -> None:
     from imgsrc.hubs.schemas import ApiKey
     from imgsrc.wire import ZERO_TIME, Events
 
-    origin = ORIGIN.validate_python({"type": "oci-registry", "details": {"target": "a", "url": "u", "auth": {
-        "type": "provider", "details": {"flavor": "ecr", "credentials": {"api_key": "AKIA-LEAK", "secret": "S-LEAK"}}}}})
-    key = ApiKey(id="k", hub_id="h", name="n", hint="imgsrc_", capabilities=["all"], role_id=None,
-                 events=Events(created=ZERO_TIME, updated=ZERO_TIME, deleted=ZERO_TIME), secret="imgsrc_LEAK")
+    origin = ORIGIN.validate_python(
+        {
+            "type": "oci-registry",
+            "details": {
+                "target": "a",
+                "url": "u",
+                "auth": {
+                    "type": "provider",
+                    "details": {"flavor": "ecr", "credentials": {"api_key": "AKIA-LEAK", "secret": "S-LEAK"}},
+                },
+            },
+        }
+    )
+    key = ApiKey(
+        id="k",
+        hub_id="h",
+        name="n",
+        hint="imgsrc_",
+        capabilities=["all"],
+        role_id=None,
+        events=Events(created=ZERO_TIME, updated=ZERO_TIME, deleted=ZERO_TIME),
+        secret="imgsrc_LEAK",
+    )
     for text in (repr(origin), str(origin), repr(key), str(key), f"{origin!r}"):
         assert "LEAK" not in text
-    assert find_secrets(origin) == {"/details/auth/details/credentials/api_key": "AKIA-LEAK",
-                                    "/details/auth/details/credentials/secret": "S-LEAK"}
+    assert find_secrets(origin) == {
+        "/details/auth/details/credentials/api_key": "AKIA-LEAK",
+        "/details/auth/details/credentials/secret": "S-LEAK",
+    }
