@@ -1,134 +1,235 @@
-"""Micro-benchmark: what the builder adapter adds on top of plain buildah and git.
+"""Benchmark (issue 4): a Dockerfile build through the imgsrc API, end to end, vs ``buildah bud`` + ``buildah push``
+of the same Dockerfile run by hand.
 
-    .venv/bin/python bench/build_overhead.py [--runs 5]
+    .venv/bin/python bench/build_overhead.py [--rounds 3]
 
-Measures, on this host:
+Set-up (not timed): the busybox base image of ``tests/support/baseimage.py`` pushed to a local CNCF distribution
+registry as ``library/busybox:latest``; a small multi-stage Dockerfile (see ``DOCKERFILE``) and one file as build
+context, served as ``.tar.gz`` from a loopback HTTP server; the storage driver and isolation imgsrc's builder
+probes on this host (:func:`imgsrc.builder.probe.probe_host`), so that the hand-run build uses the same.
 
-- the one-off host probe (storage driver + isolation), cold;
-- a trivial build (``FROM scratch`` + ``COPY`` of a small file) through :func:`imgsrc.builder.build` — private
-  storage, configuration, build, push to an OCI layout, complete clean-up — against the same ``buildah build``
-  + ``buildah push`` run by hand in one reused storage (no set-up, no clean-up);
-- a git context fetch (default branch, shallow) through :func:`imgsrc.builder.fetch_context` against
-  ``git clone --depth 1`` of the same repository over the same local smart-HTTP server.
+Each round runs both sides, alternating which goes first, with a ``sync`` (not timed) after each:
 
-Prints the median and min of each in seconds.
+- **buildah** (by hand): in a fresh storage directory (so the base image is pulled, as imgsrc's private storage
+  does), ``buildah bud`` with the same driver, isolation, ``--layers=false --format=oci`` and
+  ``FROM <registry>/library/busybox`` (``--tls-verify=false``), then ``buildah push <id> oci:<fresh dir>:latest``.
+  Timed: both commands; the storage's removal afterwards is not.
+- **imgsrc**: ``imgsrc serve`` on a fresh data directory with ``IMGSRC_DOCKERHUB_REGISTRY_URL`` at the local
+  registry (so its ``FROM busybox`` pulls the same base), a ``docker-file`` source with ``targz_url``. Timed as an
+  import: ``POST /v1/images`` → ``POST …/tasks`` → poll the job every ``--poll`` s → ``GET`` shows ``live``
+  (context download, private storage set-up, build, push to a layout, verify, save, clean-up). Two builds per
+  server: the **first** pays the builder's one-off host probe (once per process); the **second** (a new image of
+  the same source, built again from scratch) is the steady state and the headline figure.
+
+Prints each round, then medians, the ratio imgsrc (steady) / buildah (goal <= 1.2) and the job's step times;
+writes the figures to ``bench/results/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import io
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support; bench/ is already on the path
 
+from tests.support.baseimage import make_busybox_layout, push_image
+from tests.support.registry import start_registry
 
-def timed(runs: int, action: Callable[[int], None]) -> list[float]:
-    times = []
-    for i in range(runs):
-        started = time.perf_counter()
-        action(i)
-        times.append(time.perf_counter() - started)
-    return times
+from benchkit.api import Api
+from benchkit.fileserver import serve_files
+from benchkit.peers import run_peer
+from benchkit.report import median, print_table, ratio, write_results
+from benchkit.rounds import alternate
+from benchkit.server import imgsrc_server
+from imgsrc.builder.probe import probe_host
+from imgsrc.builder.storage import unmount_under
+from imgsrc.settings import Settings
 
-
-def show(name: str, times: list[float]) -> None:
-    print(f"{name:<48} median {statistics.median(times):7.3f} s   min {min(times):7.3f} s   (n={len(times)})")
-
-
-def bench_builds(tmp: Path, runs: int) -> None:
-    from imgsrc.builder import BuildSpec, build
-    from imgsrc.builder.probe import forget_probes, probe_host
-    from imgsrc.builder.storage import unmount_under
-    from imgsrc.settings import Settings
-
-    settings = Settings(data_dir=tmp / "data", retries=0)
-    context = tmp / "context"
-    context.mkdir()
-    (context / "payload").write_bytes(b"x" * 65536)
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
-
-    forget_probes()
-    probe_dir = tmp / "probe"
-    probe_dir.mkdir()
-    started = time.perf_counter()
-    probe = asyncio.run(probe_host(settings, probe_dir))
-    show(f"probe (cold): {probe.driver}/{probe.isolation}", [time.perf_counter() - started])
-
-    def adapter_build(i: int) -> None:
-        work = tmp / f"work-{i}"
-        work.mkdir()
-        spec = BuildSpec(context, context / "Dockerfile")
-        asyncio.run(build(spec, tmp / f"layout-{i}", work, settings, lambda _line: None))
-
-    show("build() trivial image, incl. set-up/clean-up", timed(runs, adapter_build))
-
-    store = tmp / "raw-storage"
-    storage = ["--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", probe.driver]
-
-    def raw_build(i: int) -> None:
-        iid = tmp / f"raw-iid-{i}"
-        subprocess.run(
-            ["buildah", *storage, "build", f"--isolation={probe.isolation}", "--layers=false", "--quiet",
-             f"--iidfile={iid}", str(context)],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        image = iid.read_text().strip()
-        subprocess.run(
-            ["buildah", *storage, "push", "--quiet", image, f"oci:{tmp / f'raw-layout-{i}'}:latest"],
-            check=True,
-            capture_output=True,
-        )
-
-    try:
-        show("raw buildah build + push, reused storage", timed(runs, raw_build))
-    finally:
-        subprocess.run(["buildah", *storage, "rmi", "--all", "--force"], capture_output=True, check=False)
-        unmount_under(store)
-        shutil.rmtree(store, ignore_errors=True)
+GOAL_RATIO = 1.2
+BASE = "library/busybox"
+DOCKERFILE = """\
+FROM {base} AS compile
+COPY app.txt /src/app.txt
+RUN mkdir /out && cat /src/app.txt /src/app.txt > /out/artifact && echo compiled >> /out/artifact
+FROM {base}
+COPY --from=compile /out/artifact /artifact
+RUN echo built > /built
+CMD ["cat", "/artifact"]
+"""
+APP_TXT = "".join(f"line {n}: the quick brown fox jumps over the lazy dog\n" for n in range(2000))
 
 
-def bench_git(tmp: Path, runs: int) -> None:
-    from tests.support.git import Commit, make_repo, serve_git_http
+def _targz(files: Mapping[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
-    from imgsrc.builder import GitSource, fetch_context
-    from imgsrc.settings import Settings
 
-    settings = Settings(data_dir=tmp / "data", retries=0)
-    repos = tmp / "repos"
-    repos.mkdir()
-    history = [Commit({f"f{n}": "x" * 1000 for n in range(200)}), *(Commit({"f0": f"v{n}"}) for n in range(50))]
-    make_repo(repos / "r.git", history)
-    with serve_git_http(repos, allow_filter=True) as server:
-        url = server.repo_url("r.git")
+class HandBuild:
+    """``buildah bud`` + ``buildah push`` as a person would run them, in a fresh storage per round."""
 
-        def adapter_fetch(i: int) -> None:
-            work = tmp / f"git-{i}"
-            work.mkdir()
-            asyncio.run(fetch_context(GitSource(url), work, settings, lambda _line: None))
+    def __init__(self, work: Path, registry_host: str, driver: str, isolation: str) -> None:
+        self.work, self.driver, self.isolation = work, driver, isolation
+        self.context = work / "hand-context"
+        self.context.mkdir()
+        (self.context / "Dockerfile").write_text(DOCKERFILE.format(base=f"{registry_host}/{BASE}"))
+        (self.context / "app.txt").write_text(APP_TXT)
 
-        def raw_clone(i: int) -> None:
-            target = str(tmp / f"clone-{i}")
-            subprocess.run(["git", "clone", "--quiet", "--depth", "1", url, target], check=True, capture_output=True)
+    def __call__(self, n: int) -> dict[str, Any]:
+        store = self.work / f"hand-storage-{n}"
+        storage = ["--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", self.driver]
+        iid, layout = self.work / f"hand-iid-{n}", self.work / f"hand-layout-{n}"
+        try:
+            bud = run_peer(
+                ["buildah", *storage, "bud", f"--isolation={self.isolation}", "--layers=false", "--format=oci",
+                 "--tls-verify=false", "--quiet", f"--iidfile={iid}", str(self.context)],
+                log=self.work / f"hand-bud-{n}.log",
+            )  # fmt: skip
+            push = run_peer(
+                ["buildah", *storage, "push", "--quiet", "--format=oci", iid.read_text().strip(),
+                 f"oci:{layout}:latest"],
+                log=self.work / f"hand-push-{n}.log",
+            )  # fmt: skip
+        finally:
+            subprocess.run(["buildah", *storage, "rmi", "--all", "--force"], capture_output=True, check=False)
+            unmount_under(store)
+            shutil.rmtree(store, ignore_errors=True)
+        if not (layout / "index.json").is_file():
+            raise RuntimeError("buildah push wrote no OCI layout")
+        shutil.rmtree(layout)
+        return {
+            "seconds": bud.seconds + push.seconds,
+            "bud_seconds": bud.seconds,
+            "push_seconds": push.seconds,
+            "cpu_seconds": bud.cpu_seconds + push.cpu_seconds,
+        }
 
-        show("fetch_context() git default branch, shallow", timed(runs, adapter_fetch))
-        show("raw git clone --depth 1", timed(runs, raw_clone))
+
+class ApiBuild:
+    """Two builds through the API on a fresh server: the first (host probe included) and the steady state."""
+
+    def __init__(self, work: Path, registry_url: str, targz_url: str, poll: float) -> None:
+        self.work, self.registry_url, self.targz_url, self.poll = work, registry_url, targz_url, poll
+
+    def __call__(self, n: int) -> dict[str, Any]:
+        data_dir = self.work / f"imgsrc-{n}"
+        env = {"IMGSRC_DOCKERHUB_REGISTRY_URL": self.registry_url}
+        with imgsrc_server(data_dir, env=env) as server, Api(server) as api:
+            source_id = str(api.create_source({"type": "docker-file", "details": {"targz_url": self.targz_url}})["id"])
+            first = api.import_new_image(source_id, poll_seconds=self.poll)
+            cpu_before = server.cpu_seconds()
+            steady = api.import_new_image(source_id, poll_seconds=self.poll)
+            cpu = server.cpu_seconds() - cpu_before
+            log = api.build_log(steady.image_id)
+        shutil.rmtree(data_dir)
+        return {
+            "seconds": steady.seconds,
+            "job_seconds": steady.job_seconds,
+            "pickup_seconds": steady.pickup_seconds,
+            "server_cpu_seconds": cpu,
+            "steps": steady.steps(),
+            "first_seconds": first.seconds,
+            "first_steps": first.steps(),
+            "build_log": log.splitlines(),
+        }
+
+
+def _print_round(n: int, result: dict[str, Any]) -> None:
+    ours, theirs = result["imgsrc"], result["buildah"]
+    print(f"round {n + 1} ({' first, '.join(result['order'])} second): buildah {theirs['seconds']:.2f}s "
+          f"(bud {theirs['bud_seconds']:.2f} + push {theirs['push_seconds']:.2f}), imgsrc {ours['seconds']:.2f}s "
+          f"(first build on the server {ours['first_seconds']:.2f}s)")  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--poll", type=float, default=0.1, help="seconds between job polls (default 0.1)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="imgsrc-bench-") as tmp_name:
-        bench_builds(Path(tmp_name), args.runs)
-        bench_git(Path(tmp_name), args.runs)
+
+    with tempfile.TemporaryDirectory(prefix="imgsrc-bench-") as tmp, start_registry(Path(tmp) / "reg") as reg:
+        work = Path(tmp)
+        base = make_busybox_layout(work / "busybox")
+        push_image(base, reg, BASE, "latest", work)
+        probe = asyncio.run(probe_host(Settings(data_dir=work / "probe-data"), _mkdir(work / "probe")))
+        print(f"base {reg.host}/{BASE}:latest; buildah storage driver {probe.driver}, isolation {probe.isolation}; "
+              f"{args.rounds} round(s)")  # fmt: skip
+        context = _targz({"Dockerfile": DOCKERFILE.format(base="busybox"), "app.txt": APP_TXT})
+        with serve_files({"/context.tar.gz": context}) as files:
+            sides = {
+                "buildah": HandBuild(work, reg.host, probe.driver, probe.isolation),
+                "imgsrc": ApiBuild(work, reg.url, f"{files}/context.tar.gz", args.poll),
+            }
+            rounds = alternate(args.rounds, sides, on_round=_print_round)
+
+    def med(side: str, key: str) -> float:
+        return median([r[side][key] for r in rounds])
+
+    buildah_s, imgsrc_s = med("buildah", "seconds"), med("imgsrc", "seconds")
+    step_names = list(rounds[0]["imgsrc"]["steps"])
+    steps = {name: statistics.median(r["imgsrc"]["steps"].get(name, 0.0) for r in rounds) for name in step_names}
+    summary = {
+        "buildah_seconds": buildah_s,
+        "buildah_bud_seconds": med("buildah", "bud_seconds"),
+        "buildah_push_seconds": med("buildah", "push_seconds"),
+        "imgsrc_seconds": imgsrc_s,
+        "imgsrc_job_seconds": med("imgsrc", "job_seconds"),
+        "imgsrc_pickup_seconds": med("imgsrc", "pickup_seconds"),
+        "imgsrc_steps": steps,
+        "imgsrc_first_seconds": med("imgsrc", "first_seconds"),
+        "ratio": ratio(imgsrc_s, buildah_s),
+        "first_ratio": ratio(med("imgsrc", "first_seconds"), buildah_s),
+        "storage_driver": probe.driver,
+        "isolation": probe.isolation,
+    }
+    print_table(
+        f"multi-stage Dockerfile build (driver {probe.driver}, isolation {probe.isolation}): medians of "
+        f"{args.rounds} round(s)",
+        ("", "median s", "goal", "met"),
+        [
+            ("buildah bud + push by hand", buildah_s, "", ""),
+            ("  bud", summary["buildah_bud_seconds"], "", ""),
+            ("  push → oci:", summary["buildah_push_seconds"], "", ""),
+            ("imgsrc build → live (steady)", imgsrc_s, "", ""),
+            ("  job queued → completed", summary["imgsrc_job_seconds"], "", ""),
+            ("  job queued → started (worker pickup)", summary["imgsrc_pickup_seconds"], "", ""),
+            *((f"  step {name}", seconds, "", "") for name, seconds in steps.items()),
+            ("ratio imgsrc / buildah (steady)", summary["ratio"], f"<= {GOAL_RATIO}", summary["ratio"] <= GOAL_RATIO),
+            ("imgsrc first build on a fresh server", summary["imgsrc_first_seconds"], "", ""),
+            ("ratio imgsrc / buildah (first build)", summary["first_ratio"], "", ""),
+        ],
+    )  # fmt: skip
+    path = write_results(
+        "build_overhead",
+        {
+            "method": {"rounds": args.rounds, "poll_seconds": args.poll, "dockerfile": DOCKERFILE},
+            "goals": {"ratio": GOAL_RATIO},
+            "summary": summary,
+            "rounds": rounds,
+        },
+    )
+    print(f"\nresults: {path}")
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 if __name__ == "__main__":

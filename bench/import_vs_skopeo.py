@@ -23,7 +23,6 @@ re-import as a share of the full import (goal < 2 %); writes the figures to ``be
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -39,19 +38,11 @@ from benchkit.api import Api
 from benchkit.layers import cached_layers
 from benchkit.peers import run_peer
 from benchkit.report import median, print_table, ratio, write_results
+from benchkit.rounds import alternate, warm
 from benchkit.server import imgsrc_server
 
 REPOSITORY, TAG = "bench/big", "v1"
 GOAL_RATIO, GOAL_RSS_MIB, GOAL_REIMPORT = 1.0, 150.0, 0.02
-
-
-def _warm(directory: Path) -> None:
-    """Read every file under ``directory`` once (the registry's storage), so both sides start from the page cache."""
-    for path in directory.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                while handle.read(8 * 1024 * 1024):
-                    pass
 
 
 def _skopeo(reg: RunningRegistry, work: Path, n: int) -> dict[str, Any]:
@@ -62,7 +53,7 @@ def _skopeo(reg: RunningRegistry, work: Path, n: int) -> dict[str, Any]:
     if not (dest / "index.json").is_file():
         raise RuntimeError("skopeo wrote no OCI layout")
     shutil.rmtree(dest)
-    return {"seconds": run.seconds, "peak_mib": run.peak_kib / 1024 if run.peak_kib else None}
+    return {"seconds": run.seconds, "cpu_seconds": run.cpu_seconds, "peak_mib": run.peak_mib}
 
 
 def _imgsrc(reg: RunningRegistry, work: Path, n: int, poll: float, manifest_digest: str) -> dict[str, Any]:
@@ -72,7 +63,9 @@ def _imgsrc(reg: RunningRegistry, work: Path, n: int, poll: float, manifest_dige
         source_id = str(api.create_source(origin)["id"])
         idle_mib = server.rss_kib() / 1024
         server.reset_peak()
+        cpu_before = server.cpu_seconds()
         full = api.import_new_image(source_id, poll_seconds=poll)
+        cpu = server.cpu_seconds() - cpu_before
         peak_mib = server.peak_kib() / 1024
         if full.image["backend"]["file_id"] != manifest_digest:
             raise RuntimeError(f"imported {full.image['backend']['file_id']}, expected {manifest_digest}")
@@ -86,12 +79,26 @@ def _imgsrc(reg: RunningRegistry, work: Path, n: int, poll: float, manifest_dige
     shutil.rmtree(data_dir)
     return {
         "seconds": full.seconds,
+        "job_seconds": full.job_seconds,
+        "pickup_seconds": full.pickup_seconds,
+        "cpu_seconds": cpu,
         "reimport_seconds": again.seconds,
+        "reimport_job_seconds": again.job_seconds,
+        "reimport_pickup_seconds": again.pickup_seconds,
         "idle_rss_mib": idle_mib,
         "peak_mib": peak_mib,
         "reimport_peak_mib": reimport_peak_mib,
         "build_log": log.splitlines(),
+        "reimport_log": reimport_log.splitlines(),
     }
+
+
+def _print_round(n: int, result: dict[str, Any]) -> None:
+    ours, theirs = result["imgsrc"], result["skopeo"]
+    print(f"round {n + 1} ({' first, '.join(result['order'])} second): skopeo {theirs['seconds']:.2f}s "
+          f"({theirs['cpu_seconds']:.1f} CPU s), imgsrc {ours['seconds']:.2f}s ({ours['cpu_seconds']:.1f} "
+          f"CPU s, peak RSS {ours['peak_mib']:.0f} MiB), re-import {ours['reimport_seconds']:.3f}s "
+          f"(job {ours['reimport_job_seconds']:.3f}s)")  # fmt: skip
 
 
 def main() -> None:
@@ -106,52 +113,68 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="imgsrc-bench-") as tmp, start_registry(Path(tmp) / "reg") as reg:
         work = Path(tmp)
         image = push_image(reg, work, REPOSITORY, TAG, layers=layers, keep_layout=False)
-        _warm(reg.storage_dir)
+        warm(reg.storage_dir)
         print(f"image {REPOSITORY}:{TAG}: {args.layers} layers, {sum(image.layer_sizes) / 2**20:.0f} MiB, "
               f"{image.manifest_digest[:19]}…; {args.rounds} round(s)")  # fmt: skip
-        rounds: list[dict[str, Any]] = []
-        for n in range(args.rounds):
-            order = ("skopeo", "imgsrc") if n % 2 == 0 else ("imgsrc", "skopeo")
-            result: dict[str, Any] = {"order": order}
-            for side in order:
-                if side == "skopeo":
-                    result["skopeo"] = _skopeo(reg, work, n)
-                else:
-                    result["imgsrc"] = _imgsrc(reg, work, n, args.poll, image.manifest_digest)
-                os.sync()
-            ours, theirs = result["imgsrc"], result["skopeo"]
-            print(f"round {n + 1} ({' first, '.join(order)} second): skopeo {theirs['seconds']:.2f}s, imgsrc "
-                  f"{ours['seconds']:.2f}s (peak RSS {ours['peak_mib']:.0f} MiB), re-import "
-                  f"{ours['reimport_seconds']:.3f}s")  # fmt: skip
-            rounds.append(result)
+        sides = {
+            "skopeo": lambda n: _skopeo(reg, work, n),
+            "imgsrc": lambda n: _imgsrc(reg, work, n, args.poll, image.manifest_digest),
+        }
+        rounds = alternate(args.rounds, sides, on_round=_print_round)
 
-    skopeo_s = median([r["skopeo"]["seconds"] for r in rounds])
-    imgsrc_s = median([r["imgsrc"]["seconds"] for r in rounds])
-    reimport_s = median([r["imgsrc"]["reimport_seconds"] for r in rounds])
+    def med(side: str, key: str) -> float:
+        return median([r[side][key] for r in rounds])
+
+    skopeo_s, imgsrc_s, reimport_s = (
+        med("skopeo", "seconds"),
+        med("imgsrc", "seconds"),
+        med("imgsrc", "reimport_seconds"),
+    )
+    reimport_job_s = med("imgsrc", "reimport_job_seconds")
+    skopeo_cpu, imgsrc_cpu = med("skopeo", "cpu_seconds"), med("imgsrc", "cpu_seconds")
     peak = max(r["imgsrc"]["peak_mib"] for r in rounds)
     skopeo_peaks = [r["skopeo"]["peak_mib"] for r in rounds if r["skopeo"]["peak_mib"] is not None]
     summary = {
         "skopeo_seconds": skopeo_s,
         "imgsrc_seconds": imgsrc_s,
+        "imgsrc_job_seconds": med("imgsrc", "job_seconds"),
+        "imgsrc_pickup_seconds": med("imgsrc", "pickup_seconds"),
         "ratio": ratio(imgsrc_s, skopeo_s),
+        "skopeo_cpu_seconds": skopeo_cpu,
+        "imgsrc_cpu_seconds": imgsrc_cpu,
+        "cpu_ratio": ratio(imgsrc_cpu, skopeo_cpu),
         "imgsrc_peak_rss_mib": peak,
+        "imgsrc_idle_rss_mib": max(r["imgsrc"]["idle_rss_mib"] for r in rounds),
         "skopeo_peak_rss_mib": max(skopeo_peaks) if skopeo_peaks else None,
         "reimport_seconds": reimport_s,
         "reimport_share": ratio(reimport_s, imgsrc_s),
+        "reimport_job_seconds": reimport_job_s,
+        "reimport_job_share": ratio(reimport_job_s, imgsrc_s),
+        "reimport_pickup_seconds": med("imgsrc", "reimport_pickup_seconds"),
     }
     mib = args.size_mib
     print_table(
         f"import of {mib} MiB in {args.layers} layers: medians of {args.rounds} round(s)",
-        ("", "median s", "MiB/s", "goal", "met"),
+        ("", "median", "MiB/s", "goal", "met"),
         [
-            ("skopeo copy → oci:", skopeo_s, round(mib / skopeo_s), "", ""),
-            ("imgsrc import → live", imgsrc_s, round(mib / imgsrc_s), "", ""),
+            ("skopeo copy → oci:, s", skopeo_s, round(mib / skopeo_s), "", ""),
+            ("imgsrc import → live, s", imgsrc_s, round(mib / imgsrc_s), "", ""),
+            ("  job queued → completed, s", summary["imgsrc_job_seconds"], "", "", ""),
+            ("  job queued → started (worker pickup), s", summary["imgsrc_pickup_seconds"], "", "", ""),
             ("ratio imgsrc / skopeo", summary["ratio"], "", f"<= {GOAL_RATIO}", summary["ratio"] <= GOAL_RATIO),
+            ("skopeo CPU s (user+sys)", skopeo_cpu, "", "", ""),
+            ("imgsrc server CPU s (user+sys)", imgsrc_cpu, "", "", ""),
+            ("CPU ratio imgsrc / skopeo", summary["cpu_ratio"], "", "", ""),
             ("imgsrc server peak RSS, MiB (max)", peak, "", f"<= {GOAL_RSS_MIB:.0f}", peak <= GOAL_RSS_MIB),
+            ("  of which idle before the import", summary["imgsrc_idle_rss_mib"], "", "", ""),
             ("skopeo peak RSS, MiB (max)", summary["skopeo_peak_rss_mib"] or "n/a", "", "", ""),
-            ("re-import, unchanged", reimport_s, "", "", ""),
-            ("re-import / full import", summary["reimport_share"], "", f"< {GOAL_REIMPORT}",
+            ("re-import, unchanged, s (client)", reimport_s, "", "", ""),
+            ("re-import / full import (client)", summary["reimport_share"], "", f"< {GOAL_REIMPORT}",
              summary["reimport_share"] < GOAL_REIMPORT),
+            ("re-import, s (job queued → completed)", reimport_job_s, "", "", ""),
+            ("re-import / full import (job)", summary["reimport_job_share"], "", f"< {GOAL_REIMPORT}",
+             summary["reimport_job_share"] < GOAL_REIMPORT),
+            ("  of which worker pickup, s", summary["reimport_pickup_seconds"], "", "", ""),
         ],
     )  # fmt: skip
     path = write_results(

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import httpx
 from tests.support.registry import free_port
 
 from benchkit import memory
+from benchkit.cpu import cpu_seconds
 
 __all__ = ["ImgsrcServer", "imgsrc_server"]
 
@@ -58,6 +59,11 @@ class ImgsrcServer:
     def reset_peak(self) -> None:
         memory.reset_peak(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system, all threads) the server has used so far."""
+        user, system = cpu_seconds(self.pid)
+        return user + system
+
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
@@ -88,17 +94,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def imgsrc_server(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[ImgsrcServer]:
+def imgsrc_server(
+    data_dir: Path, *, env: dict[str, str] | None = None, command: Sequence[str] | None = None
+) -> Iterator[ImgsrcServer]:
     """Start ``imgsrc serve`` on a fresh ``data_dir`` (created; must not hold a previous server's state for a fair
-    first import) and stop it (SIGTERM, then SIGKILL) on exit. ``env`` adds ``IMGSRC_*`` settings."""
+    first import) and stop it (SIGTERM, then SIGKILL) on exit. ``env`` adds ``IMGSRC_*`` settings; ``command``
+    replaces the ``imgsrc`` executable (e.g. ``[python, script]`` that patches something, then runs the CLI), to
+    try a proposed change side by side with the code as it is."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.with_name(data_dir.name + ".log")
-    executable = Path(sys.executable).with_name("imgsrc")
+    executable = list(command) if command is not None else [str(Path(sys.executable).with_name("imgsrc"))]
     port = free_port()
     environment = {**os.environ, **(env or {}), "IMGSRC_DATA_DIR": str(data_dir)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*executable, "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
