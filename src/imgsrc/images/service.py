@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from imgsrc.errors import InvalidArgumentError, InvalidStateError, NotFoundError
@@ -33,6 +33,7 @@ from imgsrc.images.schemas import (
 from imgsrc.jobs.models import JobRow
 from imgsrc.jobs.service import cancel_import, create_job
 from imgsrc.listing import ListQuery
+from imgsrc.queries import filter_states, page_of, search
 from imgsrc.sources.models import SourceRow
 from imgsrc.sources.origins import CycleUploadDetails, CycleUploadOrigin
 from imgsrc.sources.service import find_source, source_origin_with_secrets, visible_to, wire_origin
@@ -143,14 +144,7 @@ def find_image(session: Session, principal: Principal, image_id: str, *, for_upd
 def list_images(session: Session, principal: Principal, query: ListQuery) -> tuple[list[ImageRow], int]:
     principal.require("images-view")
     stmt = visible_to(select(ImageRow).where(ImageRow.hub_id == principal.hub_id), principal, ImageRow.source_id)
-    states = query.filters.get("state")
-    if states:
-        for value in states:
-            if value not in IMAGE_STATES:
-                raise InvalidArgumentError(f"unknown state `{value}`", source="/query/filter[state]")
-        stmt = stmt.where(ImageRow.state.in_(states))
-    else:
-        stmt = stmt.where(ImageRow.state != "deleted")
+    stmt = filter_states(stmt, ImageRow.state, query, IMAGE_STATES)
     if query.filters.get("source_id"):
         stmt = stmt.where(ImageRow.source_id.in_(query.filters["source_id"]))
     if query.filters.get("source_type"):
@@ -159,16 +153,8 @@ def list_images(session: Session, principal: Principal, query: ListQuery) -> tup
         stmt = stmt.join(SourceRow, SourceRow.id == ImageRow.source_id)
     if query.filters.get("identifier"):
         stmt = stmt.where(SourceRow.identifier.in_(query.filters["identifier"]))
-    search = query.first("search")
-    if search:
-        needle = search.lower()
-        columns = (ImageRow.name, ImageRow.description, ImageRow.reference, SourceRow.name, SourceRow.identifier)
-        stmt = stmt.where(or_(*(func.lower(c).contains(needle, autoescape=True) for c in columns)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order: list[Any] = [IMAGE_SORT_KEYS[k].desc() if d else IMAGE_SORT_KEYS[k].asc() for k, d in query.sort]
-    order.append(ImageRow.id.desc())
-    rows = list(session.scalars(stmt.order_by(*order).offset(query.offset).limit(query.page_size)))
-    return rows, total
+    columns = (ImageRow.name, ImageRow.description, ImageRow.reference, SourceRow.name, SourceRow.identifier)
+    return page_of(session, search(stmt, query, columns), query, IMAGE_SORT_KEYS, ImageRow.id)
 
 
 def build_log(session: Session, principal: Principal, image_id: str) -> BuildLog:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Select, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, delete, exists, not_, or_, select
 from sqlalchemy.orm import Session
 
 from imgsrc.errors import InvalidArgumentError, InvalidStateError, NotFoundError, PermissionsError
@@ -17,6 +17,7 @@ from imgsrc.ids import is_id, new_id, slugify
 from imgsrc.jobs.models import JobRow
 from imgsrc.jobs.service import create_job
 from imgsrc.listing import ListQuery
+from imgsrc.queries import filter_states, page_of, search
 from imgsrc.secretfields import MASK, apply_secrets, find_secrets, mask_secrets, secret_values
 from imgsrc.sources.models import SourceAclRow, SourceRow
 from imgsrc.sources.origins import CycleUploadDetails, CycleUploadOrigin, DockerFileOrigin, ImageOrigin
@@ -267,37 +268,11 @@ def list_sources(session: Session, principal: Principal, query: ListQuery) -> tu
     """One page of the hub's sources the caller may see, and the total matching."""
     principal.require("images-sources-view")
     stmt = visible_to(select(SourceRow).where(SourceRow.hub_id == principal.hub_id), principal, SourceRow.id)
-    states = query.filters.get("state")
-    if states:
-        for value in states:
-            if value not in SOURCE_STATES:
-                raise InvalidArgumentError(f"unknown state `{value}`", source="/query/filter[state]")
-        stmt = stmt.where(SourceRow.state.in_(states))
-    else:
-        stmt = stmt.where(SourceRow.state != "deleted")
+    stmt = filter_states(stmt, SourceRow.state, query, SOURCE_STATES)
     if query.filters.get("identifier"):
         stmt = stmt.where(SourceRow.identifier.in_(query.filters["identifier"]))
-    search = query.first("search")
-    if search:
-        needle = search.lower()
-        stmt = stmt.where(
-            or_(
-                *(
-                    func.lower(column).contains(needle, autoescape=True)
-                    for column in (
-                        SourceRow.name,
-                        SourceRow.identifier,
-                        SourceRow.description,
-                        SourceRow.origin_target,
-                    )
-                )
-            )
-        )
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order: list[Any] = [SOURCE_SORT_KEYS[k].desc() if d else SOURCE_SORT_KEYS[k].asc() for k, d in query.sort]
-    order.append(SourceRow.id.desc())
-    rows = list(session.scalars(stmt.order_by(*order).offset(query.offset).limit(query.page_size)))
-    return rows, total
+    columns = (SourceRow.name, SourceRow.identifier, SourceRow.description, SourceRow.origin_target)
+    return page_of(session, search(stmt, query, columns), query, SOURCE_SORT_KEYS, SourceRow.id)
 
 
 def creators_include(session: Session, rows: Sequence[Any]) -> dict[str, Any]:
