@@ -61,10 +61,12 @@ class _Sink:
                 return
         self.file.seek(self.size)
 
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
-        self.hash.update(data)
-        self.size += len(data)
+    def write(self, chunks: list[bytes]) -> None:
+        """Write and hash received chunks as they are (joining them first would copy every byte once more)."""
+        for chunk in chunks:
+            self.file.write(chunk)
+            self.hash.update(chunk)
+            self.size += len(chunk)
 
     def reset(self) -> None:
         self.file.seek(0)
@@ -262,27 +264,30 @@ class _Writer:
         self.executor = executor
         self.progress = progress
         self.received = sink.size
-        self.buffer = bytearray()
+        # Received chunks are kept as they came and handed over in batches: the event loop's thread, which
+        # reads every parallel download, never copies a byte.
+        self.chunks: list[bytes] = []
+        self.batched = 0
         self.pending: asyncio.Future[None] | None = None
 
     async def add(self, chunk: bytes) -> None:
         self.received += len(chunk)
-        self.buffer += chunk
-        if len(self.buffer) >= CHUNK_BYTES:
+        self.chunks.append(chunk)
+        self.batched += len(chunk)
+        if self.batched >= CHUNK_BYTES:
             await self._submit()
 
     async def _submit(self) -> None:
         if self.pending is not None:
             await self.pending
-        data = bytes(self.buffer)
-        self.buffer.clear()
-        self.pending = asyncio.get_running_loop().run_in_executor(self.executor, self.sink.write, data)
+        batch, self.chunks, self.batched = self.chunks, [], 0
+        self.pending = asyncio.get_running_loop().run_in_executor(self.executor, self.sink.write, batch)
         if self.progress:
             self.progress(self.received)
 
     async def flush(self) -> None:
         """Write what is buffered and wait for it."""
-        if self.buffer:
+        if self.chunks:
             await self._submit()
         await self.settle()
 
