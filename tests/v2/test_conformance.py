@@ -1,6 +1,9 @@
 """The pull side of the OCI distribution spec, checked over real HTTP against the served imgsrc -- the checks of
-the distribution-spec conformance suite's pull and tag-listing workflows, reproduced here (its Go toolchain
-needs are newer than what Debian packages on this machine; see the report of this work)."""
+the distribution-spec conformance suite's pull and tag-listing workflows, reproduced here.
+
+The suite itself cannot be built on this machine: its current version needs Go >= 1.21 (``slices``, ``maps``,
+``min``; its go.mod says 1.24) where Debian packages Go 1.19 only, and its v1.1.x releases need ginkgo v2,
+gomega and reggie, none of which Debian packages (and Go modules cannot be downloaded here)."""
 
 from __future__ import annotations
 

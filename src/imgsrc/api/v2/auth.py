@@ -84,7 +84,7 @@ class IssuedToken:
 
 
 class TokenSigner:
-    """Issues and verifies the registry's Bearer tokens. Build it with :meth:`from_settings`."""
+    """Issues and verifies the registry's Bearer tokens. Build it with :meth:`from_vault`."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key
