@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--format", choices=("speedscope", "flamegraph"), default="speedscope")
     parser.add_argument("--native", action="store_true", help="include native (C) frames")
+    parser.add_argument("--src", type=Path, help="run the server from this tree holding the imgsrc package")
     parser.add_argument("--gil", action="store_true", help="only sample the thread holding the GIL")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -79,7 +80,7 @@ def main() -> None:
         work = Path(tmp)
         push_image(reg, work, "bench/big", "v1", layers=layers, keep_layout=False)
         origin = {"type": "docker-registry", "details": {"target": "bench/big:v1", "url": reg.url}}
-        with imgsrc_server(work / "imgsrc") as server, Api(server) as api:
+        with imgsrc_server(work / "imgsrc", src=args.src) as server, Api(server) as api:
             source_id = str(api.create_source(origin)["id"])
             argv = [py_spy, "record", "--pid", str(server.pid), "--rate", str(args.rate), "--format", args.format,
                     "--output", str(output), "--threads", "--nonblocking"]  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["alternate", "warm"]
+__all__ = ["Side", "alternate", "warm"]
 
 Side = Callable[[int], dict[str, Any]]
 

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,20 +95,24 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def imgsrc_server(
-    data_dir: Path, *, env: dict[str, str] | None = None, command: Sequence[str] | None = None
+    data_dir: Path, *, env: dict[str, str] | None = None, src: Path | None = None
 ) -> Iterator[ImgsrcServer]:
     """Start ``imgsrc serve`` on a fresh ``data_dir`` (created; must not hold a previous server's state for a fair
-    first import) and stop it (SIGTERM, then SIGKILL) on exit. ``env`` adds ``IMGSRC_*`` settings; ``command``
-    replaces the ``imgsrc`` executable (e.g. ``[python, script]`` that patches something, then runs the CLI), to
-    try a proposed change side by side with the code as it is."""
+    first import) and stop it (SIGTERM, then SIGKILL) on exit. ``env`` adds ``IMGSRC_*`` settings. ``src`` runs
+    the server from another source tree (a directory holding the ``imgsrc`` package, put first on
+    ``PYTHONPATH``), to measure a proposed change side by side with the checkout."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.with_name(data_dir.name + ".log")
-    executable = list(command) if command is not None else [str(Path(sys.executable).with_name("imgsrc"))]
+    executable = Path(sys.executable).with_name("imgsrc")
     port = free_port()
     environment = {**os.environ, **(env or {}), "IMGSRC_DATA_DIR": str(data_dir)}
+    if src is not None:
+        if not (src / "imgsrc" / "__init__.py").is_file():
+            raise RuntimeError(f"{src} holds no imgsrc package")
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), environment.get("PYTHONPATH")]))
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*executable, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
