@@ -21,6 +21,7 @@ from imgsrc.reference import DOCKER_HUB, ImageReference, parse_registry_url
 from imgsrc.registry.client import RegistryClient, ResolvedImage, UnchangedImage, registry_base_url
 from imgsrc.registry.credentials import CredentialsProvider, EcrCredentials, StaticCredentials, WebhookCredentials
 from imgsrc.registry.manifests import Descriptor
+from imgsrc.registry.session import tls_context
 from imgsrc.settings import Settings
 from imgsrc.sources.origins import (
     DockerHubOrigin,
@@ -114,7 +115,7 @@ async def _client(upstream: Upstream, settings: Settings, http: httpx.AsyncClien
 
 async def import_from_registry(run: ImportRun, origin: ImageOrigin, override: ImageOverride) -> None:
     settings = run.deps.settings
-    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
+    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds, verify=tls_context()) as http:
         upstream = upstream_for(origin, override, settings, http)
         async with _client(upstream, settings, http) as client:
             await run.state("downloading")
