@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Engine, create_engine, event, text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -26,8 +25,24 @@ from imgsrc.errors import DatabaseError
 
 __all__ = ["Base", "Database", "JSONType", "UTCDateTime", "after_commit"]
 
-JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-"""JSON columns; Python ``None`` is SQL NULL (not the JSON literal), so ``IS NULL`` works on every backend."""
+
+class _JSON(TypeDecorator[Any]):
+    """JSON columns: JSONB on PostgreSQL, JSON elsewhere; Python ``None`` is SQL NULL (not the JSON literal), so
+    ``IS NULL`` works on every backend. PostgreSQL's type is looked up only when that dialect is in use, so an
+    embedded (SQLite) server never loads the PostgreSQL driver."""
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+
+JSONType = _JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -101,9 +116,22 @@ class Database:
         for callback in callbacks:
             callback()
 
+    def schema_revision(self) -> str | None:
+        """The revision the database is at (``None`` for a new database)."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except SQLAlchemyError:
+            return None
+
     def migrate(self, lock_dir: Path | None = None) -> None:
         """Bring the schema to the newest revision, serialised across processes (PostgreSQL advisory lock;
-        for SQLite an exclusive file lock beside the database)."""
+        for SQLite an exclusive file lock beside the database). An up-to-date database costs one query: Alembic
+        is loaded only when there is something to do."""
+        from imgsrc.migrations import HEAD
+
+        if self.schema_revision() == HEAD:
+            return
         from alembic import command
         from alembic.config import Config
 

@@ -67,3 +67,14 @@ def test_every_setting_is_described_and_documented() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, f"setting {name} has no description"
         assert f"`IMGSRC_{name.upper()}`" in documented, f"docs/settings.md does not list IMGSRC_{name.upper()}"
+
+
+def test_the_migrations_head_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import imgsrc.migrations
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(imgsrc.migrations.__file__).parent))
+    assert ScriptDirectory.from_config(config).get_current_head() == imgsrc.migrations.HEAD
