@@ -1,14 +1,14 @@
 """Benchmark (issue 4): a Dockerfile build through the imgsrc API, end to end, vs ``buildah bud`` + ``buildah push``
 of the same Dockerfile run by hand.
 
-    .venv/bin/python bench/build_overhead.py [--rounds 3]
+    .venv/bin/python bench/build_overhead.py [--rounds 3] [--src DIR]
 
 Set-up (not timed): the busybox base image of ``tests/support/baseimage.py`` pushed to a local CNCF distribution
 registry as ``library/busybox:latest``; a small multi-stage Dockerfile (see ``DOCKERFILE``) and one file as build
 context, served as ``.tar.gz`` from a loopback HTTP server; the storage driver and isolation imgsrc's builder
 probes on this host (:func:`imgsrc.builder.probe.probe_host`), so that the hand-run build uses the same.
 
-Each round runs both sides, alternating which goes first, with a ``sync`` (not timed) after each:
+Each round runs every side, the first side rotating from round to round, with a ``sync`` (not timed) after each:
 
 - **buildah** (by hand): in a fresh storage directory (so the base image is pulled, as imgsrc's private storage
   does), ``buildah bud`` with the same driver, isolation, ``--layers=false --format=oci`` and
@@ -19,7 +19,11 @@ Each round runs both sides, alternating which goes first, with a ``sync`` (not t
   import: ``POST /v1/images`` → ``POST …/tasks`` → poll the job every ``--poll`` s → ``GET`` shows ``live``
   (context download, private storage set-up, build, push to a layout, verify, save, clean-up). Two builds per
   server: the **first** pays the builder's one-off host probe (once per process); the **second** (a new image of
-  the same source, built again from scratch) is the steady state and the headline figure.
+  the same source, built again from scratch) is the steady state and the headline figure. Polling rounds the time
+  up to the next poll (up to ``--poll`` s, about 8 % of this build), so the span ended by the job's ``completed``
+  timestamp (same host, same clock) is reported beside it, with the job's step times.
+- **proposed** (only with ``--src DIR``): the imgsrc side again with the server run from ``DIR`` (a tree holding
+  a changed ``imgsrc`` package), to measure a proposed change side by side.
 
 Prints each round, then medians, the ratio imgsrc (steady) / buildah (goal <= 1.2) and the job's step times;
 writes the figures to ``bench/results/``.

@@ -1,20 +1,25 @@
 """Benchmark (issue 3): a full registry import through the imgsrc API vs ``skopeo copy`` of the same image.
 
-    .venv/bin/python bench/import_vs_skopeo.py [--size-mib 1024] [--layers 10] [--rounds 3]
+    .venv/bin/python bench/import_vs_skopeo.py [--size-mib 1024] [--layers 10] [--rounds 3] [--src DIR]
 
 Set-up (not timed): ``--layers`` incompressible layers totalling ``--size-mib`` (cached under
 ``/tmp/imgsrc-bench-cache``), pushed as one image to a local CNCF distribution registry, whose blob files are
 then read once so that both sides are served from the page cache.
 
-Each round runs both sides, alternating which goes first, with a ``sync`` (not timed) after each so that neither
-inherits the other's dirty pages:
+Each round runs every side, the first side rotating from round to round, with a ``sync`` (not timed) after each
+so that none inherits another's dirty pages:
 
-- **skopeo**: ``skopeo copy --src-tls-verify=false docker://<registry>/<repo>:<tag> oci:<fresh dir>:<tag>``.
+- **skopeo**: ``skopeo copy --src-tls-verify=false docker://<registry>/<repo>:<tag> oci:<fresh dir>:<tag>``; its
+  CPU time (``wait4``) and peak RSS (``VmHWM`` sampled) are recorded.
 - **imgsrc**: ``imgsrc serve`` on a fresh data directory (started before the clock), a ``docker-registry``
   source; timed from ``POST /v1/images`` through ``POST /v1/images/{id}/tasks`` and polling the job every
-  ``--poll`` seconds to the ``GET`` that shows the image ``live``. The server's peak RSS (``VmHWM``, reset just
-  before the import) is read after it. Then a second image of the same source is imported the same way: the
-  manifest is unchanged, so nothing should be downloaded ("re-import").
+  ``--poll`` seconds to the ``GET`` that shows the image ``live``. Also recorded: the same span ended by the job's
+  ``completed`` timestamp instead (no rounding up to the next poll), the job's own ``queued → completed`` and
+  ``queued → started`` (worker pickup), the server's CPU time and its peak RSS (``VmHWM``, reset just before the
+  import). Then a second image of the same source is imported the same way: the manifest is unchanged, so
+  nothing is downloaded ("re-import").
+- **proposed** (only with ``--src DIR``): the imgsrc side again with the server run from ``DIR`` (a tree holding
+  a changed ``imgsrc`` package, first on ``PYTHONPATH``), to measure a proposed change side by side.
 
 Prints each round, then medians, the ratio imgsrc/skopeo (goal <= 1.0), the peak RSS (goal <= 150 MiB) and the
 re-import as a share of the full import (goal < 2 %); writes the figures to ``bench/results/``.
