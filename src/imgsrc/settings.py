@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     queue_name: str = Field(default="imgsrc", description="Name of the queue (several deployments can share a Redis).")
     workers: int = Field(default=2, ge=0, description="In-process worker threads started by `serve` (0: none).")
     job_lease_seconds: float = Field(default=30.0, gt=0, description="A job's lease; renewed by heartbeats.")
-    job_poll_seconds: float = Field(default=0.1, gt=0, description="Longest wait of an idle worker's poll.")
+    job_poll_seconds: float = Field(
+        default=0.25, gt=0, description="Longest wait of an idle worker's poll for jobs sent by other processes."
+    )
     job_recover_seconds: float = Field(default=10.0, gt=0, description="How often orphaned jobs are looked for.")
 
     # --- registries ------------------------------------------------------------------------------------------

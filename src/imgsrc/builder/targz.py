@@ -25,6 +25,7 @@ import httpx
 from imgsrc.builder.context import TarballSource
 from imgsrc.builder.redact import Redactor, redact_url
 from imgsrc.errors import BuildError, InvalidArgumentError
+from imgsrc.registry.session import tls_context
 from imgsrc.settings import Settings
 
 __all__ = ["download_to_file", "fetch_tarball"]
@@ -77,7 +78,8 @@ async def download_to_file(
     redactor = Redactor([parsed.password])
     timeout = httpx.Timeout(settings.http_timeout_seconds)
     attempt = 0
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, trust_env=True) as client:
+    tls = tls_context()
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, trust_env=True, verify=tls) as client:
         while True:
             try:
                 return await _download_once(client, parsed, dest, max_bytes, shown)

@@ -10,11 +10,12 @@ message is harmless (claiming a job is an atomic conditional UPDATE, and recover
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from huey import RedisHuey, SqliteHuey
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Worker
 
 from imgsrc.settings import Settings
 
@@ -22,6 +23,36 @@ __all__ = ["JobQueue"]
 
 log = logging.getLogger(__name__)
 TASK_NAME = "imgsrc.run_job"
+
+
+class _WakeableWorker(Worker):  # type: ignore[misc]
+    """Huey's worker whose idle wait also ends when a job is enqueued in this process.
+
+    The embedded SQLite queue cannot block on the queue the way Redis does, so an idle worker polls it with a
+    backoff up to ``job_poll_seconds``; without a wake-up, every job started from this process's API waited
+    up to that long (a quarter of a second by default) before a worker saw it. Jobs enqueued elsewhere (another
+    process) are still found by polling.
+    """
+
+    wake: threading.Event  # set on the class made for one queue by _wakeable
+    delay: float  # Huey's backoff state, declared for the type checker
+    default_delay: float
+    max_delay: float
+    backoff: float
+
+    def sleep(self) -> None:
+        self.delay = min(self.delay, self.max_delay)
+        if self.wake.wait(self.delay):
+            self.wake.clear()
+            self.delay = self.default_delay
+        else:
+            self.delay *= self.backoff
+
+
+def _wakeable(consumer: type[Consumer], wake: threading.Event) -> type[Consumer]:
+    """``consumer`` whose workers are :class:`_WakeableWorker` woken by ``wake``."""
+    worker = type("_QueueWorker", (_WakeableWorker,), {"wake": wake})
+    return type(consumer.__name__, (consumer,), {"worker_class": worker})
 
 
 class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
@@ -48,6 +79,7 @@ class JobQueue:
         self._handler: Callable[[str], None] | None = None
         self._task = self.huey.task(name=TASK_NAME, retries=0)(self._dispatch)
         self._consumer: Consumer | None = None
+        self._wake = threading.Event()
 
     def _dispatch(self, job_id: str) -> None:
         if self._handler is None:  # a message reached a process with no runner attached: leave it to recovery
@@ -59,6 +91,7 @@ class JobQueue:
         """Ask a worker to run the job. Failure to enqueue is logged, not raised: recovery will send it again."""
         try:
             self._task(job_id)
+            self._wake.set()  # an idle worker of this process looks at once instead of at its next poll
         except Exception:
             log.exception("could not enqueue job %s; recovery will retry", job_id)
 
@@ -66,7 +99,7 @@ class JobQueue:
         """Worker threads taking messages and calling ``handler(job_id)``; an idle worker polls at most every
         ``job_poll_seconds`` (the Redis backend blocks on the list instead)."""
         self._handler = handler
-        self._consumer = cls(
+        self._consumer = _wakeable(cls, self._wake)(
             self.huey,
             workers=workers,
             worker_type="thread",
@@ -89,6 +122,7 @@ class JobQueue:
     def stop_consumer(self) -> None:
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
+            self._wake.set()  # idle workers wait on this event, not on the consumer's stop flag
             self._consumer = None
 
     def close(self) -> None:
