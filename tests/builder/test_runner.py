@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from tests.builder.conftest import run
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.builder.redact import MASK, Redactor
-from imgsrc.builder.runner import finish_uncancelled, run_streaming
+from imgsrc.builder.runner import run_streaming
 from imgsrc.errors import BuildError
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}

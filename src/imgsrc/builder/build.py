@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.builder.buildah import (
     BuildSpec,
     auth_json,
@@ -32,7 +33,7 @@ from imgsrc.builder.buildah import (
 )
 from imgsrc.builder.probe import probe_host
 from imgsrc.builder.redact import Redactor
-from imgsrc.builder.runner import RunResult, finish_uncancelled, run_streaming
+from imgsrc.builder.runner import RunResult, run_streaming
 from imgsrc.builder.storage import BuildStorage
 from imgsrc.errors import BuildError
 from imgsrc.settings import Settings

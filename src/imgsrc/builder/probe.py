@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.builder.redact import Redactor
-from imgsrc.builder.runner import finish_uncancelled, run_streaming
+from imgsrc.builder.runner import run_streaming
 from imgsrc.builder.storage import BuildStorage
 from imgsrc.settings import Settings
 

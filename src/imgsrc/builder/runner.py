@@ -19,17 +19,16 @@ import contextlib
 import os
 import re
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.builder.redact import Redactor
 from imgsrc.errors import BuildError
 
-__all__ = ["RunResult", "finish_uncancelled", "run_streaming"]
-
-T = TypeVar("T")
+__all__ = ["RunResult", "run_streaming"]
 
 _EOL = re.compile(rb"[\r\n]")
 _READ_CHUNK = 64 * 1024
@@ -44,27 +43,6 @@ class RunResult:
 
     returncode: int
     tail: tuple[str, ...]
-
-
-async def finish_uncancelled(aw: Awaitable[T]) -> T:
-    """Await ``aw`` to the end even if the calling task is cancelled meanwhile, then re-raise the cancellation.
-
-    For clean-up that must not be cut short (stopping a process group, removing a build's storage).
-    """
-    task = asyncio.ensure_future(aw)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            cancelled = True
-            continue
-        break
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:

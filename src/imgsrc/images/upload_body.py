@@ -25,8 +25,8 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.archives import LocalImage, UploadLimits, read_image_archive
-from imgsrc.builder.runner import finish_uncancelled
 from imgsrc.errors import (
     ArchiveError,
     ArchiveLimitError,

@@ -22,6 +22,7 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.archives import read_oci_layout_dir
 from imgsrc.builder import (
     BuildSpec,
@@ -34,7 +35,6 @@ from imgsrc.builder import (
     resolve_context,
 )
 from imgsrc.builder.redact import redact_url
-from imgsrc.builder.runner import finish_uncancelled
 from imgsrc.errors import IntegrityError, InvalidArgumentError
 from imgsrc.images import records
 from imgsrc.images.schemas import ImageOverride

@@ -23,8 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.archives import LocalImage
-from imgsrc.builder.runner import finish_uncancelled
 from imgsrc.errors import IntegrityError, UnknownError
 from imgsrc.images import records
 from imgsrc.images.config import config_summary, parse_image_config

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imgsrc.builder.runner import finish_uncancelled
+from imgsrc.aio import finish_uncancelled
 from imgsrc.db import Database
 from imgsrc.errors import CancelledError, ImgsrcError
 from imgsrc.images import records

@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 import httpx
 
+from imgsrc.aio import finish_uncancelled
 from imgsrc.errors import IntegrityError, RegistryError
 from imgsrc.registry.auth import repository_scope
 from imgsrc.registry.manifests import Descriptor
@@ -112,7 +113,9 @@ async def download_blob(
             ).run()
             digest = await loop.run_in_executor(executor, sink.finish)
         finally:
-            await loop.run_in_executor(executor, sink.file.close)
+            # Closed here, not in the executor: a cancelled download (a sibling layer failed) must not leave the
+            # file open because the executor was shut down before it got to it.
+            sink.file.close()
         _verify(sink.size, digest, descriptor, what)
     except IntegrityError:
         # Content that is not the blob is never kept, so no later resume builds on it.
@@ -295,7 +298,7 @@ class _Writer:
         """Wait for the write in flight, even when cancelled, so the file is not closed under it."""
         if self.pending is not None:
             pending, self.pending = self.pending, None
-            await asyncio.shield(pending)
+            await finish_uncancelled(pending)
 
 
 async def upload_blob(
