@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from imgsrc.db import Database
+from sqlalchemy.orm import Session
+
+from imgsrc.db import Database, after_commit
 from imgsrc.settings import Settings
 from imgsrc.store import FilesystemBlobStore
 from imgsrc.store.external import ExternalRegistry
@@ -38,6 +40,11 @@ class Runtime:
         store = FilesystemBlobStore(settings.data_dir / "store")
         external = ExternalRegistry(settings) if settings.storage == "registry" else None
         return cls(settings=settings, db=db, vault=vault, queue=JobQueue(settings), store=store, external=external)
+
+    def enqueue_after_commit(self, session: Session, job_id: str) -> None:
+        """Send the job to the workers once ``session``'s transaction has committed (never before: a worker must
+        find its row)."""
+        after_commit(session, lambda: self.queue.enqueue(job_id))
 
     def close(self) -> None:
         self.queue.close()

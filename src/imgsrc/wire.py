@@ -27,6 +27,7 @@ __all__ = [
     "Timestamp",
     "WireModel",
     "omitted",
+    "stamp",
     "utcnow",
 ]
 
@@ -137,6 +138,11 @@ class Timestamp(datetime):
 
 
 ZERO_TIME = Timestamp(1, 1, 1, tzinfo=UTC)
+
+
+def stamp(value: datetime | None) -> Timestamp:
+    """A stored moment on the wire: the zero time when it has not happened (``None``)."""
+    return Timestamp.of(value) if value is not None else ZERO_TIME
 
 
 def utcnow() -> Timestamp:

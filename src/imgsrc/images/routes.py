@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from imgsrc.api.deps import CurrentPrincipal, RuntimeDep, list_query, list_query_doc
 from imgsrc.api.responses import ERROR_RESPONSES, Envelope, respond
-from imgsrc.db import after_commit
 from imgsrc.images import service
 from imgsrc.images.models import ImageRow
 from imgsrc.images.schemas import (
@@ -25,7 +24,6 @@ from imgsrc.images.schemas import (
 from imgsrc.jobs.schemas import JobDescriptor
 from imgsrc.jobs.service import descriptor
 from imgsrc.listing import ListQuery
-from imgsrc.runtime import Runtime
 from imgsrc.sources.models import SourceRow
 from imgsrc.sources.service import creators_include, source_wire
 
@@ -50,10 +48,6 @@ def _includes(session: Session, rows: list[ImageRow], query: ListQuery) -> dict[
         sources: list[SourceRow] = list(session.scalars(select(SourceRow).where(SourceRow.id.in_(ids)))) if ids else []
         includes["sources"] = {s.id: source_wire(s, with_meta=False).model_dump(mode="json") for s in sources}
     return includes
-
-
-def _enqueue_after_commit(session: Session, runtime: Runtime, job_id: str) -> None:
-    after_commit(session, lambda: runtime.queue.enqueue(job_id))
 
 
 @router.get(
@@ -89,7 +83,7 @@ def images_job(runtime: RuntimeDep, principal: CurrentPrincipal, body: CreateIma
     with runtime.db.session() as session:
         job = service.request_prune(session, principal, body.contents.source_ids)
         answer = descriptor(job)
-        _enqueue_after_commit(session, runtime, job.id)
+        runtime.enqueue_after_commit(session, job.id)
     return respond(answer, status=202)
 
 
@@ -125,7 +119,7 @@ def delete_image(runtime: RuntimeDep, principal: CurrentPrincipal, image_id: Ima
     with runtime.db.session() as session:
         job = service.request_delete(session, principal, image_id)
         answer = descriptor(job)
-        _enqueue_after_commit(session, runtime, job.id)
+        runtime.enqueue_after_commit(session, job.id)
     return respond(answer)
 
 
@@ -141,5 +135,5 @@ def image_job(runtime: RuntimeDep, principal: CurrentPrincipal, image_id: ImageI
     with runtime.db.session() as session:
         job = service.request_import(session, runtime.vault, principal, image_id)
         answer = descriptor(job)
-        _enqueue_after_commit(session, runtime, job.id)
+        runtime.enqueue_after_commit(session, job.id)
     return respond(answer)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,7 +37,7 @@ from imgsrc.sources.models import SourceRow
 from imgsrc.sources.origins import CycleUploadDetails, CycleUploadOrigin
 from imgsrc.sources.service import find_source, source_origin_with_secrets, visible_to, wire_origin
 from imgsrc.vault import Vault
-from imgsrc.wire import ZERO_TIME, CreatorScope, Events, StateError, Timestamp, utcnow
+from imgsrc.wire import ZERO_TIME, CreatorScope, Events, StateError, stamp, utcnow
 
 __all__ = [
     "IMAGE_FILTERS",
@@ -68,10 +67,6 @@ IMPORTABLE = ("docker-hub", "docker-registry", "oci-registry", "docker-file")
 _UNFINISHED_JOB = ("new", "queued", "scheduled", "running")
 
 
-def _ts(value: Any) -> Timestamp:
-    return Timestamp.of(value) if value is not None else ZERO_TIME
-
-
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -82,9 +77,9 @@ def image_wire(row: ImageRow, *, upload_token: str | None = None) -> Image:
     if isinstance(origin, CycleUploadOrigin):
         token = upload_token if upload_token is not None else ("********" if row.upload_token_hash else "")
         origin = CycleUploadOrigin(
-            type="cycle-upload", details=CycleUploadDetails(token=token, expires=_ts(row.upload_expires))
+            type="cycle-upload", details=CycleUploadDetails(token=token, expires=stamp(row.upload_expires))
         )
-    error = StateError(message=row.error_message, time=_ts(row.error_time)) if row.error_message else None
+    error = StateError(message=row.error_message, time=stamp(row.error_time)) if row.error_message else None
     live = row.backend_provider is not None
     source_details = ImageSourceRefDetails(id=row.source_id, origin=origin)
     if row.source_type == "stack-build":
@@ -113,13 +108,13 @@ def image_wire(row: ImageRow, *, upload_token: str | None = None) -> Image:
         creator=CreatorScope(id=row.creator_id, type=row.creator_type),
         factory=ImageFactory(
             node_id=row.factory_node or "",
-            cached=_ts(row.factory_cached),
-            acknowledged=_ts(row.factory_acknowledged),
+            cached=stamp(row.factory_cached),
+            acknowledged=stamp(row.factory_acknowledged),
         )
         if row.factory_node
         else None,
-        state=ImageState(current=row.state, changed=_ts(row.state_changed), error=error),
-        events=Events(created=_ts(row.created_at), updated=_ts(row.updated_at), deleted=_ts(row.deleted_at)),
+        state=ImageState(current=row.state, changed=stamp(row.state_changed), error=error),
+        events=Events(created=stamp(row.created_at), updated=stamp(row.updated_at), deleted=stamp(row.deleted_at)),
         meta={},
     )
 
@@ -168,7 +163,7 @@ def build_log(session: Session, principal: Principal, image_id: str) -> BuildLog
         hub_id=log.hub_id,
         image_id=log.image_id,
         log=log.log,
-        events=Events(created=_ts(log.created_at), updated=_ts(log.updated_at), deleted=ZERO_TIME),
+        events=Events(created=stamp(log.created_at), updated=stamp(log.updated_at), deleted=ZERO_TIME),
     )
 
 

@@ -28,16 +28,14 @@ from imgsrc.jobs.schemas import (
     JobTask,
     TaskState,
 )
-from imgsrc.wire import ZERO_TIME, CreatorScope, Timestamp, utcnow
+from imgsrc.listing import ListQuery
+from imgsrc.queries import filter_states
+from imgsrc.wire import ZERO_TIME, CreatorScope, Timestamp, stamp, utcnow
 
 __all__ = ["JOB_LIFETIME", "cancel_import", "create_job", "descriptor", "get_job", "job_wire", "list_jobs"]
 
 JOB_LIFETIME = timedelta(days=7)
 """How long a queued job may wait before it expires, and how long finished jobs stay readable."""
-
-
-def _ts(value: Any) -> Timestamp:
-    return Timestamp.of(value) if value is not None else ZERO_TIME
 
 
 def create_job(
@@ -125,7 +123,7 @@ def descriptor(row: JobRow) -> JobDescriptor:
             id=row.id,
             accepted=True,
             queue=row.queue,
-            schedule=_ts(row.schedule),
+            schedule=stamp(row.schedule),
             parallel=JobDescriptorParallel(tasks=False),
             tasks=[JobDescriptorTask(caption=row.caption, header=row.header, input=row.input)],
         ),
@@ -133,7 +131,7 @@ def descriptor(row: JobRow) -> JobDescriptor:
 
 
 def job_wire(row: JobRow) -> Job:
-    events = JobEvents(queued=_ts(row.queued_at), started=_ts(row.started_at), completed=_ts(row.completed_at))
+    events = JobEvents(queued=stamp(row.queued_at), started=stamp(row.started_at), completed=stamp(row.completed_at))
     error = JobError(message=row.error_message) if row.error_message and row.state == "error" else None
     output = {key: str(value) for key, value in (row.output or {}).items()}
     progress = {key: int(value) for key, value in (row.progress or {}).items() if isinstance(value, int | float)}
@@ -153,7 +151,7 @@ def job_wire(row: JobRow) -> Job:
         header=row.header,
         events=events,
         steps=steps,
-        state=TaskState(current=task_state_for(row.state), changed=_ts(row.task_state_changed)),
+        state=TaskState(current=task_state_for(row.state), changed=stamp(row.task_state_changed)),
         error=error,
         input=row.input,
         output=output or None,
@@ -164,13 +162,13 @@ def job_wire(row: JobRow) -> Job:
         queue=row.queue,
         caption=row.caption,
         events=events,
-        schedule=_ts(row.schedule),
-        expires=_ts(row.expires),
+        schedule=stamp(row.schedule),
+        expires=stamp(row.expires),
         tasks=[task],
         hash=row.hash,
         limit_duplicates=row.limit_duplicates,
         creator=CreatorScope(id=row.creator_id, type=row.creator_type),
-        state=JobState(current=row.state, changed=_ts(row.state_changed), error=error),
+        state=JobState(current=row.state, changed=stamp(row.state_changed), error=error),
         progress=progress or None,
     )
 
@@ -182,12 +180,13 @@ def get_job(session: Session, principal: Principal, job_id: str) -> Job:
     return job_wire(row)
 
 
-def list_jobs(
-    session: Session, principal: Principal, *, states: list[str] | None, offset: int, limit: int
-) -> tuple[list[Job], int]:
-    query = select(JobRow).where(JobRow.hub_id == principal.hub_id)
-    if states:
-        query = query.where(JobRow.state.in_(states))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(JobRow.queued_at.desc(), JobRow.id.desc()).offset(offset).limit(limit))
+JOB_STATES = ("new", "queued", "scheduled", "running", "completed", "error", "expired")
+
+
+def list_jobs(session: Session, principal: Principal, query: ListQuery) -> tuple[list[Job], int]:
+    """One page of the hub's jobs, newest first (``filter[state]`` narrows them), and the total matching."""
+    stmt = filter_states(select(JobRow).where(JobRow.hub_id == principal.hub_id), JobRow.state, query, JOB_STATES)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = (JobRow.queued_at.desc(), JobRow.id.desc())
+    rows = session.scalars(stmt.order_by(*order).offset(query.offset).limit(query.page_size))
     return [job_wire(r) for r in rows], total

@@ -9,7 +9,6 @@ from fastapi.responses import Response
 
 from imgsrc.api.deps import CurrentPrincipal, RuntimeDep, list_query, list_query_doc
 from imgsrc.api.responses import ERROR_RESPONSES, Envelope, respond
-from imgsrc.db import after_commit
 from imgsrc.jobs.schemas import JobDescriptor
 from imgsrc.jobs.service import descriptor
 from imgsrc.listing import ListQuery
@@ -117,5 +116,5 @@ def delete_source(runtime: RuntimeDep, principal: CurrentPrincipal, source_id: S
     with runtime.db.session() as session:
         job = service.request_delete(session, principal, source_id)
         answer = descriptor(job)
-        after_commit(session, lambda: runtime.queue.enqueue(job.id))
+        runtime.enqueue_after_commit(session, job.id)
     return respond(answer, status=202)

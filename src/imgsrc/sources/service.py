@@ -34,7 +34,7 @@ from imgsrc.sources.schemas import (
     UpdateImageSourceRequest,
 )
 from imgsrc.vault import Vault
-from imgsrc.wire import ZERO_TIME, CreatorScope, Events, StateError, Timestamp, utcnow
+from imgsrc.wire import ZERO_TIME, CreatorScope, Events, StateError, Timestamp, stamp, utcnow
 
 __all__ = [
     "SOURCE_FILTERS",
@@ -102,7 +102,7 @@ def source_wire(row: SourceRow, *, images_count: ImagesCount | None = None, with
         events=Events(
             created=Timestamp.of(row.created_at),
             updated=Timestamp.of(row.updated_at),
-            deleted=Timestamp.of(row.deleted_at) if row.deleted_at else ZERO_TIME,
+            deleted=stamp(row.deleted_at),
         ),
         meta=ImageSourceMeta(images_count=images_count) if with_meta else None,
     )
