@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["finish_uncancelled"]
+from imgsrc.errors import ImgsrcError
+
+__all__ = ["finish_uncancelled", "first_error"]
 
 T = TypeVar("T")
 
@@ -30,3 +32,19 @@ async def finish_uncancelled(aw: Awaitable[T]) -> T:
     if cancelled:
         raise asyncio.CancelledError
     return result
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a group of concurrent failures: the first of the project's own errors (it says
+    what went wrong upstream), else the first of any kind."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    return next((e for e in leaves if isinstance(e, ImgsrcError)), leaves[0])

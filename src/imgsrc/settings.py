@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     )
     ecr_endpoint_url: str | None = Field(default=None, description="Override of the AWS ECR API endpoint.")
     default_platform: str = Field(default="linux/amd64", description="Platform chosen from multi-arch indexes.")
+    import_all_platforms: bool = Field(
+        default=False,
+        description=(
+            "Keep multi-arch indexes whole: an import downloads every platform (and attestation) an index lists "
+            "and `/v2` serves the index byte for byte, so runtimes of any architecture and `skopeo copy --all` "
+            "pull from imgsrc. The image's config, size and `backend` still describe the default platform. Costs "
+            "one manifest GET per index entry upstream and the storage of every platform."
+        ),
+    )
     parallel_downloads: int = Field(default=6, ge=1, le=32, description="Blobs fetched at once per import.")
     http_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Longest silence on a connection before a transfer is deemed stalled."

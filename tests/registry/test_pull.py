@@ -4,6 +4,7 @@ of schema 1, unknown media types and oversized manifests served by a lying regis
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -233,3 +234,66 @@ def test_platform_argument_accepts_a_platform_object(
             return resolved
 
     assert run(scenario()).manifest_digest == image.children["linux/arm64"].manifest_digest
+
+
+async def _resolve_whole(client: RegistryClient, repo: str, known: frozenset[str] = frozenset()) -> object:
+    async with client:
+        return await client.resolve(repo, "latest", "linux/amd64", known=known.__contains__, all_platforms=True)
+
+
+def test_all_platforms_keeps_the_index_and_fetches_every_entry(
+    registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    image = push_index(registry, tmp_path, "pull/whole", attestation=True)
+    resolved = run(_resolve_whole(make_client(registry), "pull/whole"))
+    assert isinstance(resolved, ResolvedImage)
+    assert resolved.index is not None
+    assert resolved.index.raw == image.index_bytes
+    assert resolved.index.digest == image.index_digest
+    assert resolved.manifest_digest == image.children["linux/amd64"].manifest_digest
+    others = {o.digest: o for o in resolved.others}
+    for platform in ("linux/arm64", "linux/arm/v7"):
+        child = image.children[platform]
+        assert others[child.manifest_digest].raw == child.manifest_bytes
+        assert others[child.manifest_digest].is_image
+        assert str(others[child.manifest_digest].platform) == platform
+    (attestation,) = image.extra_manifests
+    assert not others[attestation].is_image
+    assert [o.digest for o in resolved.others] == [
+        image.children["linux/arm64"].manifest_digest,
+        image.children["linux/arm/v7"].manifest_digest,
+        attestation,
+    ]
+    every_layer = {d for child in image.children.values() for d in child.layer_digests}
+    assert every_layer <= {d.digest for d in resolved.all_blobs}
+    assert len({d.digest for d in resolved.all_blobs}) == len(resolved.all_blobs)
+
+
+def test_all_platforms_counts_only_the_index_as_known(
+    registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """A known platform manifest inside a changed index is not enough: the other platforms may have changed."""
+    image = push_index(registry, tmp_path, "pull/whole-known")
+    amd64 = image.children["linux/amd64"].manifest_digest
+    assert isinstance(run(_resolve_whole(make_client(registry), "pull/whole-known", frozenset({amd64}))), ResolvedImage)
+    index = image.index_digest or ""
+    assert run(_resolve_whole(make_client(registry), "pull/whole-known", frozenset({index}))) == UnchangedImage(
+        index, index, index
+    )
+
+
+def test_all_platforms_refuses_an_index_inside_an_index(
+    registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    image = push_index(registry, tmp_path, "pull/nested")
+    nested = json.loads(image.index_bytes or b"{}")
+    nested["manifests"].append(
+        {"mediaType": OCI_INDEX, "digest": image.index_digest, "size": len(image.index_bytes or b"")}
+    )
+    body = json.dumps(nested).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    with start_fault_proxy(registry.url) as proxy:
+        proxy.replace(manifest_path("pull/nested", "latest"), body, OCI_INDEX, digest=digest)
+        proxy.replace(manifest_path("pull/nested", digest), body, OCI_INDEX, digest=digest)
+        with pytest.raises(RegistryError, match="an index inside an index"):
+            run(_resolve_whole(make_client(proxy.url), "pull/nested"))

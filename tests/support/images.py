@@ -118,6 +118,12 @@ class GeneratedImage:
     index_digest: str | None = None
     index_bytes: bytes | None = field(default=None, repr=False)
     children: dict[str, GeneratedImage] = field(default_factory=dict, repr=False)
+    extras: dict[str, str] = field(default_factory=dict, repr=False)  # digest → media type, non-image entries' blobs
+
+    @property
+    def extra_manifests(self) -> list[str]:
+        """The manifests of the index's non-image entries (attestations)."""
+        return [d for d, media_type in self.extras.items() if media_type in (OCI_MANIFEST, DOCKER_MANIFEST)]
 
     @property
     def layer_digests(self) -> list[str]:
@@ -283,9 +289,12 @@ def write_index(
     layer_sizes: Sequence[int] = (1024,),
     shared_layers: Sequence[Layer] = (),
     flavour: MediaFlavour = "oci",
+    attestation: bool = False,
 ) -> GeneratedImage:
     """Write a multi-platform image (OCI index or Docker manifest list) into ``layout``: each platform gets
-    ``shared_layers`` followed by its own fresh layers of ``layer_sizes``."""
+    ``shared_layers`` followed by its own fresh layers of ``layer_sizes``. ``attestation`` adds, as BuildKit
+    does, an ``unknown/unknown`` attestation manifest for the first platform (an in-toto layer, not an image:
+    :attr:`GeneratedImage.extras` holds its manifest digest)."""
     _init_layout(layout)
     types = _TYPES[flavour]
     children: dict[str, GeneratedImage] = {}
@@ -304,6 +313,10 @@ def write_index(
                 "platform": _platform_fields(platform),
             }
         )
+    extras: dict[str, str] = {}
+    if attestation:
+        entry = _attestation(layout, children[platforms[0]].manifest_digest, extras)
+        entries.append(entry)
     index = {"schemaVersion": 2, "mediaType": types["index"], "manifests": entries}
     index_bytes = json.dumps(index, indent=3).encode()
     index_digest = _store_blob(layout, index_bytes)
@@ -324,7 +337,47 @@ def write_index(
         index_digest=index_digest,
         index_bytes=index_bytes,
         children=children,
+        extras=extras,
     )
+
+
+def _attestation(layout: Path, subject: str, blobs: dict[str, str]) -> dict[str, object]:
+    """An attestation manifest (BuildKit's shape) for ``subject``, stored in ``layout``; its index entry.
+    ``blobs`` receives the digest and media type of the manifest, its config and its layer."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1", "subject": [{"digest": subject}]}).encode()
+    statement_digest = _store_blob(layout, statement)
+    config = json.dumps(
+        {
+            "architecture": "unknown",
+            "os": "unknown",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [statement_digest]},
+        }
+    ).encode()
+    config_digest = _store_blob(layout, config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": [
+            {
+                "mediaType": "application/vnd.in-toto+json",
+                "digest": statement_digest,
+                "size": len(statement),
+                "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"},
+            }
+        ],
+    }
+    raw = json.dumps(manifest, indent=3).encode()
+    digest = _store_blob(layout, raw)
+    blobs.update({digest: OCI_MANIFEST, config_digest: OCI_CONFIG, statement_digest: "application/vnd.in-toto+json"})
+    return {
+        "mediaType": OCI_MANIFEST,
+        "digest": digest,
+        "size": len(raw),
+        "platform": {"architecture": "unknown", "os": "unknown"},
+        "annotations": {"vnd.docker.reference.digest": subject, "vnd.docker.reference.type": "attestation-manifest"},
+    }
 
 
 def _dir_transport(layout: Path, image: GeneratedImage) -> Path:
@@ -407,6 +460,7 @@ def push_index(
     layer_sizes: Sequence[int] = (1024,),
     shared_layers: Sequence[Layer] = (),
     flavour: MediaFlavour = "oci",
+    attestation: bool = False,
 ) -> GeneratedImage:
     """Build a multi-platform image (index / manifest list) under ``work_dir`` and push it with ``--all``."""
     layout = _layout_dir(work_dir, repository, tag)
@@ -418,6 +472,7 @@ def push_index(
         layer_sizes=layer_sizes,
         shared_layers=shared_layers,
         flavour=flavour,
+        attestation=attestation,
     )
     skopeo_copy(registry, layout, image)
     return image

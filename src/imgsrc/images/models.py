@@ -72,7 +72,7 @@ class ImageBlobRow(Base):
 
     image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(80), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # manifest | config | layer
+    kind: Mapped[str] = mapped_column(String(16))  # index | manifest | config | layer
     media_type: Mapped[str] = mapped_column(String(256))
     size: Mapped[int] = mapped_column(BigInteger)
     position: Mapped[int] = mapped_column(Integer)

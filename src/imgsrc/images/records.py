@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
 
 from imgsrc.db import Database
 from imgsrc.errors import CancelledError, NotFoundError
@@ -70,7 +70,7 @@ class ImportPlan:
 @dataclass(frozen=True)
 class BlobClaim:
     digest: str
-    kind: str  # manifest | config | layer
+    kind: str  # index (kept whole) | manifest | config | layer
     media_type: str
     size: int
 
@@ -150,27 +150,47 @@ def claim_blobs(db: Database, image_id: str, blobs: Sequence[BlobClaim]) -> None
             )
 
 
-def known_manifests(db: Database, hub_id: str) -> set[str]:
-    """Manifest and index digests of the hub's live images: content that is already stored whole."""
+def _kept_index_owners(digest: str) -> Select[str]:
+    """IDs of the images that keep the index ``digest`` whole."""
+    return select(ImageBlobRow.image_id).where(ImageBlobRow.kind == "index", ImageBlobRow.digest == digest)
+
+
+def known_manifests(db: Database, hub_id: str, *, whole_indexes: bool = False) -> set[str]:
+    """Manifest and index digests of the hub's live images: content that is already stored whole.
+
+    With ``whole_indexes`` (imports keep indexes whole) an index counts only if an image kept it whole, and a
+    manifest only if it was not chosen from an index (else the stored image would lack the other platforms)."""
+    live = (ImageRow.hub_id == hub_id) & (ImageRow.state == "live")
     with db.session() as session:
-        rows = session.execute(
-            select(ImageRow.manifest_digest, ImageRow.index_digest).where(
-                ImageRow.hub_id == hub_id, ImageRow.state == "live"
-            )
-        ).all()
-    return {d for pair in rows for d in pair if d}
+        if not whole_indexes:
+            rows = session.execute(select(ImageRow.manifest_digest, ImageRow.index_digest).where(live)).all()
+            return {d for pair in rows for d in pair if d}
+        singles = session.scalars(select(ImageRow.manifest_digest).where(live, ImageRow.index_digest.is_(None)))
+        indexes = session.scalars(
+            select(ImageBlobRow.digest)
+            .join(ImageRow, ImageRow.id == ImageBlobRow.image_id)
+            .where(live, ImageBlobRow.kind == "index")
+        )
+        return {d for d in (*singles, *indexes) if d}
 
 
 def reuse_live_image(
-    db: Database, image_id: str, hub_id: str, digest: str
+    db: Database, image_id: str, hub_id: str, digest: str, *, whole_indexes: bool = False
 ) -> tuple[StoredImage, list[BlobClaim]] | None:
     """Make the image a copy of the hub's live image holding ``digest`` (manifest or index): same blobs, same
-    details. Returns what was copied and the blobs it claims, or None if no such live image remains."""
+    details. Returns what was copied and the blobs it claims, or None if no such live image remains.
+    ``whole_indexes`` accepts only a twin that holds ``digest`` whole, as :func:`known_manifests` does."""
+    if whole_indexes:
+        holds = (ImageRow.index_digest.is_(None) & (ImageRow.manifest_digest == digest)) | ImageRow.id.in_(
+            _kept_index_owners(digest)
+        )
+    else:
+        holds = (ImageRow.manifest_digest == digest) | (ImageRow.index_digest == digest)
     with db.session() as session:
         twin = session.scalar(
             select(ImageRow)
             .where(ImageRow.hub_id == hub_id, ImageRow.state == "live")
-            .where((ImageRow.manifest_digest == digest) | (ImageRow.index_digest == digest))
+            .where(holds)
             .order_by(ImageRow.created_at.desc())
             .limit(1)
         )

@@ -54,6 +54,8 @@ REPOSITORY_UNKNOWN = "404.image.source"
 MANIFEST_UNKNOWN = "404.image"
 BLOB_UNKNOWN = "404.image.blob"
 
+_DOCUMENT_KINDS = ("index", "manifest")
+
 
 @dataclass(frozen=True)
 class Repository:
@@ -147,14 +149,28 @@ def list_tags(session: Session, repository: Repository) -> list[str]:
 
 
 def find_manifest(session: Session, repository: Repository, reference: str) -> ManifestRef:
-    """The manifest of a live image of the repository named by ``reference``: ``latest``, an image ID, or a
-    manifest digest (``sha256:<hex>``, already validated by the caller). ``NotFoundError`` (``404.image``)
-    otherwise. The manifest of a multi-platform import is the chosen platform's; its index was not kept."""
+    """The manifest (or index) of a live image of the repository named by ``reference``: ``latest``, an image ID,
+    or a digest (``sha256:<hex>``, already validated by the caller). ``NotFoundError`` (``404.image``) otherwise.
+
+    A tag names the image's top document: the index when the import kept it whole
+    (``IMGSRC_IMPORT_ALL_PLATFORMS``), else the manifest of the platform it chose. A digest names any manifest or
+    index a live image of the repository holds, so clients that resolved a platform from an index fetch it
+    by digest."""
+    if reference.startswith("sha256:"):
+        found = session.execute(
+            select(ImageBlobRow.media_type, ImageRow.id)
+            .join(ImageRow, ImageRow.id == ImageBlobRow.image_id)
+            .where(_live_images(repository), ImageBlobRow.digest == reference)
+            .where(ImageBlobRow.kind.in_(_DOCUMENT_KINDS))
+            .order_by(ImageRow.created_at.desc())
+            .limit(1)
+        ).first()
+        if found is None:
+            raise NotFoundError("manifest unknown to registry", code=MANIFEST_UNKNOWN)
+        return ManifestRef(digest=reference, media_type=found[0], image_id=found[1])
     query = select(ImageRow).where(_live_images(repository))
     if reference == LATEST:
         query = query.order_by(ImageRow.created_at.desc(), ImageRow.id.desc())
-    elif reference.startswith("sha256:"):
-        query = query.where(ImageRow.manifest_digest == reference).order_by(ImageRow.created_at.desc())
     elif is_id(reference):
         query = query.where(ImageRow.id == reference)
     else:
@@ -162,6 +178,13 @@ def find_manifest(session: Session, repository: Repository, reference: str) -> M
     row = session.scalar(query.limit(1))
     if row is None or not row.manifest_digest or not row.manifest_media_type:
         raise NotFoundError("manifest unknown to registry", code=MANIFEST_UNKNOWN)
+    index = session.execute(
+        select(ImageBlobRow.digest, ImageBlobRow.media_type).where(
+            ImageBlobRow.image_id == row.id, ImageBlobRow.kind == "index"
+        )
+    ).first()
+    if index is not None:
+        return ManifestRef(digest=index[0], media_type=index[1], image_id=row.id)
     return ManifestRef(digest=row.manifest_digest, media_type=row.manifest_media_type, image_id=row.id)
 
 

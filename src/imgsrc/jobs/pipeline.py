@@ -31,7 +31,7 @@ from imgsrc.store.external import ExternalRegistry, PushBlob
 from imgsrc.vault import Vault
 from imgsrc.wire import utcnow
 
-__all__ = ["ImportRun", "PipelineDeps", "first_error", "human_bytes"]
+__all__ = ["ImportRun", "PipelineDeps", "human_bytes"]
 
 log = logging.getLogger(__name__)
 _LOG_FLUSH_SECONDS = 0.5
@@ -46,22 +46,6 @@ class PipelineDeps:
     vault: Vault
     store: FilesystemBlobStore
     external: ExternalRegistry | None = None
-
-
-def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error to report from a group of concurrent failures: the first of the project's own errors (it says
-    what went wrong upstream), else the first of any kind."""
-    leaves: list[BaseException] = []
-
-    def walk(error: BaseException) -> None:
-        if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
-                walk(inner)
-        else:
-            leaves.append(error)
-
-    walk(group)
-    return next((e for e in leaves if isinstance(e, ImgsrcError)), leaves[0])
 
 
 def human_bytes(size: float) -> str:
@@ -199,10 +183,17 @@ class ImportRun:
         assert external is not None  # noqa: S101 - checked by the caller
         source_id = await self.ctx.run_sync(records.image_source_id, self.deps.db, self.image_id)
         repository = external.repository(self.hub_id, source_id)
-        manifest = await self.ctx.run_sync(
-            self.deps.store.read_bytes, stored.manifest_digest, self.deps.settings.max_manifest_bytes
-        )
-        blobs = [PushBlob(c.digest, c.size) for c in self.claims if c.kind != "manifest"]
+        limit = self.deps.settings.max_manifest_bytes
+        index = next((c for c in self.claims if c.kind == "index"), None)
+        top_digest, top_type = (index.digest, index.media_type) if index else (stored.manifest_digest, "")
+        manifest = await self.ctx.run_sync(self.deps.store.read_bytes, top_digest, limit)
+        children: list[tuple[bytes, str]] = []
+        if index is not None:  # kept whole: every manifest it lists goes first, by digest
+            for claim in self.claims:
+                if claim.kind == "manifest":
+                    raw = await self.ctx.run_sync(self.deps.store.read_bytes, claim.digest, limit)
+                    children.append((raw, claim.media_type))
+        blobs = [PushBlob(c.digest, c.size) for c in self.claims if c.kind not in ("manifest", "index")]
         await self.log(f"storage: pushing {len(blobs)} blob(s) to {external.endpoint.host}/{repository}")
         pending: list[str] = []
 
@@ -212,8 +203,9 @@ class ImportRun:
         await external.push(
             repository,
             manifest=manifest,
-            manifest_media_type=stored.manifest_media_type,
+            manifest_media_type=top_type or stored.manifest_media_type,
             tag=self.image_id,
+            children=children,
             blobs=blobs,
             local=self.deps.store,
             mount_candidates=candidates,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,15 +13,16 @@ from pathlib import Path
 
 import httpx
 
+from imgsrc.aio import first_error
 from imgsrc.errors import InvalidArgumentError
 from imgsrc.images import records
 from imgsrc.images.config import config_summary, parse_image_config
 from imgsrc.images.schemas import ImageOverride
-from imgsrc.jobs.pipeline import ImportRun, first_error, human_bytes
+from imgsrc.jobs.pipeline import ImportRun, human_bytes
 from imgsrc.reference import DOCKER_HUB, ImageReference, parse_registry_url
 from imgsrc.registry.client import RegistryClient, ResolvedImage, UnchangedImage, registry_base_url
 from imgsrc.registry.credentials import CredentialsProvider, EcrCredentials, StaticCredentials, WebhookCredentials
-from imgsrc.registry.manifests import Descriptor
+from imgsrc.registry.manifests import Descriptor, parse_config
 from imgsrc.registry.session import tls_context
 from imgsrc.settings import Settings
 from imgsrc.sources.origins import (
@@ -115,18 +117,21 @@ async def _client(upstream: Upstream, settings: Settings, http: httpx.AsyncClien
 
 async def import_from_registry(run: ImportRun, origin: ImageOrigin, override: ImageOverride) -> None:
     settings = run.deps.settings
+    whole = settings.import_all_platforms
     async with httpx.AsyncClient(timeout=settings.http_timeout_seconds, verify=tls_context()) as http:
         upstream = upstream_for(origin, override, settings, http)
         async with _client(upstream, settings, http) as client:
             await run.state("downloading")
-            known = await run.ctx.run_sync(records.known_manifests, run.deps.db, run.hub_id)
+            known = await run.ctx.run_sync(records.known_manifests, run.deps.db, run.hub_id, whole_indexes=whole)
             async with run.step("Resolve", upstream.display):
                 await run.log(f"resolving {upstream.display} at {upstream.base_url}")
-                resolved = await client.resolve(upstream.repository, upstream.reference, known=known.__contains__)
+                resolved = await client.resolve(
+                    upstream.repository, upstream.reference, known=known.__contains__, all_platforms=whole
+                )
                 if isinstance(resolved, UnchangedImage):
-                    if await _reuse(run, resolved, upstream):
+                    if await _reuse(run, resolved, upstream, whole_indexes=whole):
                         return
-                    resolved = await client.resolve(upstream.repository, upstream.reference)
+                    resolved = await client.resolve(upstream.repository, upstream.reference, all_platforms=whole)
                 if not isinstance(resolved, ResolvedImage):  # pragma: no cover - known is not passed above
                     raise InvalidArgumentError("unexpected answer from the registry")
                 await _log_resolved(run, resolved)
@@ -138,11 +143,12 @@ async def import_from_registry(run: ImportRun, origin: ImageOrigin, override: Im
                 )
                 wire, gpu, document = parse_image_config(config_raw, layers=len(resolved.layers))
                 await run.log(config_summary(document))
+                await _verify_others(run, upstream, resolved)
             await run.state("saving")
             async with run.step("Save"):
-                digest = await run.put_bytes(resolved.manifest)
-                if digest != resolved.manifest_digest:  # pragma: no cover - the client verified it
-                    raise InvalidArgumentError("manifest digest changed while saving")
+                for raw, expected in _documents(resolved):
+                    if await run.put_bytes(raw) != expected:  # pragma: no cover - the client verified it
+                        raise InvalidArgumentError("manifest digest changed while saving")
                 size = sum(d.size for d in resolved.blobs)
                 await run.finish(
                     records.StoredImage(
@@ -160,10 +166,37 @@ async def import_from_registry(run: ImportRun, origin: ImageOrigin, override: Im
                 )
 
 
-async def _reuse(run: ImportRun, unchanged: UnchangedImage, upstream: Upstream) -> bool:
+def _documents(resolved: ResolvedImage) -> list[tuple[bytes, str]]:
+    """The manifests to store, each with its digest: the chosen platform's, the index's other entries', the index."""
+    out = [(resolved.manifest, resolved.manifest_digest)]
+    out += [(other.raw, other.digest) for other in resolved.others]
+    if resolved.index is not None:
+        out.append((resolved.index.raw, resolved.index.digest))
+    return out
+
+
+async def _verify_others(run: ImportRun, upstream: Upstream, resolved: ResolvedImage) -> None:
+    """The other platforms of an index kept whole: each image config parses and has one diff ID per layer
+    (attestations and artifacts are checked by digest and size only, as they were downloaded)."""
+    limit = run.deps.settings.max_manifest_bytes
+    for other in resolved.others:
+        if not other.is_image:
+            continue
+        raw = await run.ctx.run_sync(run.deps.store.read_bytes, other.config.digest, limit)
+        parse_config(raw, other.layers, where=f"{upstream.display}@{other.digest}", max_bytes=limit)
+
+
+async def _reuse(run: ImportRun, unchanged: UnchangedImage, upstream: Upstream, *, whole_indexes: bool) -> bool:
     """The hub already has this exact content live: copy that image's record, download nothing."""
     reused = await run.ctx.run_sync(
-        records.reuse_live_image, run.deps.db, run.image_id, run.hub_id, unchanged.known_digest
+        functools.partial(
+            records.reuse_live_image,
+            run.deps.db,
+            run.image_id,
+            run.hub_id,
+            unchanged.known_digest,
+            whole_indexes=whole_indexes,
+        )
     )
     if reused is None:
         return False
@@ -190,16 +223,41 @@ async def _log_resolved(run: ImportRun, resolved: ResolvedImage) -> None:
         f"manifest {resolved.manifest_digest} ({resolved.media_type}): {len(resolved.layers)} layer(s), "
         f"{human_bytes(total)}"
     )
+    if resolved.index is not None:
+        platforms = [str(o.platform) for o in resolved.others if o.is_image and o.platform is not None]
+        extras = sum(1 for o in resolved.others if not o.is_image)
+        everything = sum(d.size for d in resolved.all_blobs)
+        await run.log(
+            f"keeping the index whole: {len(resolved.others)} other entr{'y' if len(resolved.others) == 1 else 'ies'}"
+            f" (platforms: {', '.join(platforms) or 'none'}; {extras} attestation(s) or artifact(s)), "
+            f"{human_bytes(everything)} in all"
+        )
+
+
+def _claims(resolved: ResolvedImage) -> list[records.BlobClaim]:
+    """Every blob the image will reference, the chosen platform's first; an index kept whole adds itself and
+    its other entries (manifests, configs, layers)."""
+    claims: list[records.BlobClaim] = []
+    if resolved.index is not None:
+        index = resolved.index
+        claims.append(records.BlobClaim(index.digest, "index", index.media_type, len(index.raw)))
+    claims.append(records.BlobClaim(resolved.manifest_digest, "manifest", resolved.media_type, len(resolved.manifest)))
+    claims.append(records.BlobClaim(resolved.config.digest, "config", resolved.config.media_type, resolved.config.size))
+    claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in resolved.layers]
+    for other in resolved.others:
+        claims.append(records.BlobClaim(other.digest, "manifest", other.media_type, len(other.raw)))
+        claims.append(records.BlobClaim(other.config.digest, "config", other.config.media_type, other.config.size))
+        claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in other.layers]
+    return claims
 
 
 async def _download(run: ImportRun, client: RegistryClient, upstream: Upstream, resolved: ResolvedImage) -> None:
-    claims = [records.BlobClaim(resolved.manifest_digest, "manifest", resolved.media_type, len(resolved.manifest))]
-    claims.append(records.BlobClaim(resolved.config.digest, "config", resolved.config.media_type, resolved.config.size))
-    claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in resolved.layers]
-    await run.claim(claims)
-    run.progress.bytes_total = sum(d.size for d in resolved.blobs)
-    run.progress.layers_total = len(resolved.layers)
-    async with run.step("Download", f"{len(resolved.layers)} layer(s), {human_bytes(run.progress.bytes_total)}"):
+    await run.claim(_claims(resolved))
+    streamed = [d for d in resolved.all_blobs if d.digest != resolved.config.digest]
+    run.progress.bytes_total = sum(d.size for d in resolved.all_blobs)
+    run.progress.layers_total = len(streamed)
+    what = "blob(s) of every platform" if resolved.index is not None else "layer(s)"
+    async with run.step("Download", f"{len(streamed)} {what}, {human_bytes(run.progress.bytes_total)}"):
         if not await run.adopt(resolved.config.digest):
             config = await client.fetch_small_blob(upstream.repository, resolved.config)
             await run.put_bytes(config)
@@ -208,8 +266,8 @@ async def _download(run: ImportRun, client: RegistryClient, upstream: Upstream, 
         reporter = asyncio.create_task(_report_loop(run))
         try:
             async with asyncio.TaskGroup() as group:
-                for layer in resolved.layers:
-                    group.create_task(_layer(run, client, upstream, layer, slots))
+                for blob in streamed:
+                    group.create_task(_layer(run, client, upstream, blob, slots))
         except BaseExceptionGroup as failures:
             raise first_error(failures) from None
         finally:

@@ -19,6 +19,7 @@ A reference whose registry is ``docker.io`` is served by ``settings.dockerhub_re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import random
 import time
@@ -31,6 +32,7 @@ from typing import NamedTuple, Self
 
 import httpx
 
+from imgsrc.aio import first_error
 from imgsrc.errors import IntegrityError, InvalidArgumentError, RegistryError, UpstreamNotFoundError
 from imgsrc.reference import DOCKER_HUB, Digest
 from imgsrc.registry import transfer
@@ -41,6 +43,7 @@ from imgsrc.registry.manifests import (
     MANIFEST_ACCEPT,
     Descriptor,
     ImageIndex,
+    ImageManifest,
     Platform,
     parse_manifest,
     select_platform,
@@ -48,7 +51,14 @@ from imgsrc.registry.manifests import (
 from imgsrc.registry.session import RegistrySession
 from imgsrc.settings import Settings
 
-__all__ = ["FetchedManifest", "RegistryClient", "ResolvedImage", "UnchangedImage", "registry_base_url"]
+__all__ = [
+    "FetchedManifest",
+    "PlatformManifest",
+    "RegistryClient",
+    "ResolvedImage",
+    "UnchangedImage",
+    "registry_base_url",
+]
 
 
 def registry_base_url(registry: str, settings: Settings, *, scheme: str = "https") -> str:
@@ -68,11 +78,30 @@ class FetchedManifest(NamedTuple):
 
 
 @dataclass(frozen=True)
+class PlatformManifest:
+    """Another entry of an index kept whole: an image of another platform, or an attestation / artifact."""
+
+    digest: str
+    raw: bytes = dataclasses.field(repr=False)
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    platform: Platform | None
+    is_image: bool
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        return (self.config, *self.layers)
+
+
+@dataclass(frozen=True)
 class ResolvedImage:
-    """A single-platform image ready to download.
+    """An image ready to download: one platform's manifest, and, when the index is kept whole, the index and
+    its other entries.
 
     ``digest`` is what the reference points to (the index's digest for a multi-arch tag); ``index_digest`` is
-    set when an index was involved, ``platform`` is the platform chosen from it.
+    set when an index was involved, ``platform`` is the platform chosen from it. ``index`` (the raw index,
+    byte for byte) and ``others`` are set only when :meth:`RegistryClient.resolve` was asked for every platform.
     """
 
     digest: str
@@ -83,11 +112,21 @@ class ResolvedImage:
     config: Descriptor
     layers: tuple[Descriptor, ...]
     platform: Platform | None
+    index: FetchedManifest | None = None
+    others: tuple[PlatformManifest, ...] = ()
 
     @property
     def blobs(self) -> tuple[Descriptor, ...]:
-        """Config then layers: every blob the image references."""
+        """Config then layers: every blob the chosen platform's image references."""
         return (self.config, *self.layers)
+
+    @property
+    def all_blobs(self) -> tuple[Descriptor, ...]:
+        """Every blob of every manifest kept (the chosen platform's first), each digest once."""
+        seen: dict[str, Descriptor] = {}
+        for blob in (*self.blobs, *(b for other in self.others for b in other.blobs)):
+            seen.setdefault(blob.digest, blob)
+        return tuple(seen.values())
 
 
 @dataclass(frozen=True)
@@ -232,10 +271,15 @@ class RegistryClient:
         platform: Platform | str | None = None,
         *,
         known: Callable[[str], bool] | None = None,
+        all_platforms: bool = False,
     ) -> ResolvedImage | UnchangedImage:
         """Resolve ``reference`` to one platform's image: HEAD, then (unless ``known`` recognises the digest)
         GET by digest; an index selects ``platform`` (default ``settings.default_platform``) and its manifest
-        is fetched (unless ``known`` recognises that one). Schema 1 and unknown media types are refused."""
+        is fetched (unless ``known`` recognises that one). Schema 1 and unknown media types are refused.
+
+        With ``all_platforms`` an index is kept whole: every other entry's manifest is fetched too (attestations
+        and artifacts included, so that the index can be served byte for byte), and only the index's own digest
+        counts as known (a changed index may hold changed platforms even if the chosen one is unchanged)."""
         if not isinstance(platform, Platform):
             platform = Platform.parse(platform or self._settings.default_platform)
         is_known = known or (lambda _digest: False)
@@ -251,21 +295,19 @@ class RegistryClient:
             fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes
         )
         chosen: Platform | None = None
+        kept: FetchedManifest | None = None
+        others: tuple[PlatformManifest, ...] = ()
         if isinstance(document, ImageIndex):
             index_digest = fetched.digest
             entry = select_platform(document, platform, where=where)
             chosen = entry.platform
-            if is_known(entry.digest):
+            if not all_platforms and is_known(entry.digest):
                 return UnchangedImage(head.digest, index_digest, entry.digest)
-            if entry.size > self._settings.max_manifest_bytes:
-                raise RegistryError(f"{where}: manifest {entry.digest} is larger than the limit")
-            fetched = await self.get_manifest(repository, entry.digest)
+            if all_platforms:
+                kept = fetched
+                others = await self._index_entries(repository, document, entry, where)
+            fetched, document = await self._entry_manifest(repository, entry, where, strict=True)
             where = self._where(repository, entry.digest)
-            document = parse_manifest(
-                fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes
-            )
-            if isinstance(document, ImageIndex):
-                raise RegistryError(f"{where}: an index inside an index is not supported")
         if document.config.size > self._settings.max_manifest_bytes:
             raise RegistryError(f"{where}: image config of {document.config.size} bytes exceeds the limit")
         return ResolvedImage(
@@ -277,7 +319,58 @@ class RegistryClient:
             config=document.config,
             layers=document.layers,
             platform=chosen,
+            index=kept,
+            others=others,
         )
+
+    async def _entry_manifest(
+        self, repository: str, entry: Descriptor, index_where: str, *, strict: bool
+    ) -> tuple[FetchedManifest, ImageManifest]:
+        """The manifest an index entry points to (by digest, so verified), parsed; nested indexes are refused."""
+        if entry.media_type in INDEX_MEDIA_TYPES:
+            raise RegistryError(f"{index_where}: an index inside an index ({entry.digest}) is not supported")
+        if entry.size > self._settings.max_manifest_bytes:
+            raise RegistryError(f"{index_where}: manifest {entry.digest} is larger than the limit")
+        fetched = await self.get_manifest(repository, entry.digest)
+        where = self._where(repository, entry.digest)
+        document = parse_manifest(
+            fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes, strict=strict
+        )
+        if isinstance(document, ImageIndex):
+            raise RegistryError(f"{where}: an index inside an index is not supported")
+        return fetched, document
+
+    async def _index_entries(
+        self, repository: str, index: ImageIndex, chosen: Descriptor, where: str
+    ) -> tuple[PlatformManifest, ...]:
+        """Every entry of ``index`` but ``chosen``, fetched a few at a time, in the index's order."""
+        wanted = list({e.digest: e for e in index.manifests if e.digest != chosen.digest}.values())
+        for entry in wanted:  # refuse what cannot be kept before fetching anything
+            if entry.media_type in INDEX_MEDIA_TYPES:
+                raise RegistryError(f"{where}: an index inside an index ({entry.digest}) is not supported")
+        slots = asyncio.Semaphore(self._settings.parallel_downloads)
+
+        async def one(entry: Descriptor) -> PlatformManifest:
+            async with slots:
+                fetched, document = await self._entry_manifest(repository, entry, where, strict=False)
+            if document.is_image and document.config.size > self._settings.max_manifest_bytes:
+                raise RegistryError(f"{where}: image config of {document.config.size} bytes exceeds the limit")
+            return PlatformManifest(
+                digest=fetched.digest,
+                raw=fetched.raw,
+                media_type=document.media_type,
+                config=document.config,
+                layers=document.layers,
+                platform=entry.platform,
+                is_image=document.is_image,
+            )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(entry)) for entry in wanted]
+        except BaseExceptionGroup as failures:
+            raise first_error(failures) from None
+        return tuple(task.result() for task in tasks)
 
     # --- blobs ------------------------------------------------------------------------------------------------
 

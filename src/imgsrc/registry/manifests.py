@@ -83,6 +83,13 @@ class ImageManifest:
     config: Descriptor
     layers: tuple[Descriptor, ...]
 
+    @property
+    def is_image(self) -> bool:
+        """A runnable container image (an image config, image layers), not an attestation or artifact."""
+        return self.config.media_type in CONFIG_MEDIA_TYPES and all(
+            layer.media_type in LAYER_MEDIA_TYPES for layer in self.layers
+        )
+
 
 @dataclass(frozen=True)
 class ImageIndex:
@@ -172,11 +179,13 @@ def _media_type(content_type: str | None, document: Mapping[str, Any], where: st
 
 
 def parse_manifest(
-    raw: bytes, content_type: str | None, *, where: str, max_bytes: int = 4 * 1024 * 1024
+    raw: bytes, content_type: str | None, *, where: str, max_bytes: int = 4 * 1024 * 1024, strict: bool = True
 ) -> ImageManifest | ImageIndex:
     """Parse and validate a manifest or index served with ``content_type``.
 
-    ``where`` names the document in messages (``"registry.example.com/team/app@sha256:…"``).
+    ``where`` names the document in messages (``"registry.example.com/team/app@sha256:…"``). ``strict=False``
+    accepts any config and layer media types: the other entries of an index kept whole may be attestations or
+    artifacts (``application/vnd.in-toto+json`` layers), which are stored and served, never run.
     """
     document = _load_json(raw, "manifest", where, max_bytes)
     media_type = _media_type(content_type, document, where)
@@ -186,13 +195,13 @@ def parse_manifest(
             raise _fail("index has no manifests list", where)
         return ImageIndex(media_type, tuple(_descriptor(e, where, with_platform=True) for e in entries))
     config = _descriptor(document.get("config"), where)
-    if config.media_type not in CONFIG_MEDIA_TYPES:
+    if strict and config.media_type not in CONFIG_MEDIA_TYPES:
         raise _fail(f"not a container image: config media type {config.media_type!r}", where)
     raw_layers = document.get("layers")
     if not isinstance(raw_layers, list):
         raise _fail("manifest has no layers list", where)
     layers = tuple(_descriptor(layer, where) for layer in raw_layers)
-    for layer in layers:
+    for layer in layers if strict else ():
         if layer.media_type not in LAYER_MEDIA_TYPES:
             raise _fail(f"unsupported layer media type {layer.media_type!r} ({layer.digest})", where)
     return ImageManifest(media_type, config, layers)
