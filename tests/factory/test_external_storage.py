@@ -18,9 +18,10 @@ from imgsrc.images.records import referenced_digests
 from imgsrc.store import FilesystemBlobStore
 from tests.conftest import make_settings
 from tests.factory.conftest import FactoryMaker, registry_origin
-from tests.support.images import make_layer, push_image
+from tests.support.images import make_layer, push_image, push_index
 from tests.support.registry import RunningRegistry, start_registry, write_authfile
 from tests.support.server import live_server
+from tests.v2.conftest import Imgsrc
 
 pytestmark = pytest.mark.registry
 
@@ -149,3 +150,49 @@ def test_images_kept_in_the_external_registry_are_pulled_through_v2_after_a_rest
             assert len(full) == pushed.layer_sizes[0]
             head = v2.head(path)
             assert head.headers["content-length"] == str(pushed.layer_sizes[0])
+
+
+def test_a_whole_index_is_kept_in_the_external_registry_and_copied_with_all_platforms(
+    registry: RunningRegistry, storage_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    """``IMGSRC_IMPORT_ALL_PLATFORMS`` with external storage: every platform's manifest is pushed by digest and
+    the index under the image's tag; after the local layer copies are collected, ``skopeo copy --all`` through
+    /v2 still gets every blob of every platform."""
+    pushed = push_index(registry, tmp_path, "ext/whole", attestation=True, layer_sizes=(20_000,))
+    settings = make_settings(tmp_path / "data", import_all_platforms=True, **storage_settings(storage_registry))
+    with live_server(settings) as server:
+        api = Imgsrc(server.url, server.hub_id, server.api_key)
+        try:
+            source = api.source(registry, "ext/whole:latest")
+            image_id = api.import_image(source["id"])
+            image = api.http.get(f"/v1/images/{image_id}").json()["data"]
+        finally:
+            api.close()
+    repository = image["backend"]["file_name"].split("@")[0]
+    stored_index = inspect(storage_registry, f"{repository}:{image_id}", tmp_path)
+    assert json.dumps(stored_index, sort_keys=True) == json.dumps(json.loads(pushed.index_bytes or b""), sort_keys=True)
+    for child in pushed.children.values():
+        assert inspect(storage_registry, f"{repository}@{child.manifest_digest}", tmp_path)["layers"]
+    db = Database(settings.resolved_database_url)
+    FilesystemBlobStore(settings.data_dir / "store").gc(
+        lambda digests: referenced_digests(db, digests), grace_seconds=0
+    )
+    db.dispose()
+    arm64 = pushed.children["linux/arm64"]
+    assert not (settings.data_dir / "store" / "blobs" / "sha256" / arm64.layer_digests[0].split(":")[1]).exists()
+    with live_server(settings) as server:
+        host = server.url.removeprefix("http://")
+        authfile = write_authfile(tmp_path / "imgsrc-auth.json", host, "anyone", server.api_key)
+        reference = f"docker://{host}/{server.hub_id}/{source['id']}:latest"
+        layout = tmp_path / "pulled"
+        done = subprocess.run(
+            ["skopeo", "copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-authfile",
+             str(authfile), reference, f"oci:{layout}"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert json.loads((layout / "index.json").read_text())["manifests"][0]["digest"] == pushed.index_digest
+    for child in pushed.children.values():
+        for digest in (child.manifest_digest, child.config_digest, *child.layer_digests):
+            blob = layout / "blobs" / "sha256" / digest.split(":")[1]
+            assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == digest
