@@ -196,3 +196,39 @@ def test_a_whole_index_is_kept_in_the_external_registry_and_copied_with_all_plat
         for digest in (child.manifest_digest, child.config_digest, *child.layer_digests):
             blob = layout / "blobs" / "sha256" / digest.split(":")[1]
             assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == digest
+
+
+def test_a_layer_the_external_registry_lost_is_blob_unknown_not_a_broken_transfer(
+    registry: RunningRegistry, storage_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    pushed = push_image(registry, tmp_path, "ext/lost", layer_sizes=(9000, 8000))
+    settings = make_settings(tmp_path / "data", **storage_settings(storage_registry))
+    with live_server(settings) as server:
+        api = Imgsrc(server.url, server.hub_id, server.api_key)
+        try:
+            source = api.source(registry, "ext/lost:latest")
+            image_id = api.import_image(source["id"])
+            image = api.http.get(f"/v1/images/{image_id}").json()["data"]
+        finally:
+            api.close()
+        db = Database(settings.resolved_database_url)
+        FilesystemBlobStore(settings.data_dir / "store").gc(
+            lambda digests: referenced_digests(db, digests), grace_seconds=0
+        )
+        db.dispose()
+        lost, kept = pushed.layer_digests
+        repository = image["backend"]["file_name"].split("@")[0].split("/", 1)[1]
+        assert storage_registry.credentials is not None
+        removed = httpx.delete(
+            f"{storage_registry.url}/v2/{repository}/blobs/{lost}", auth=storage_registry.credentials, timeout=30
+        )
+        assert removed.status_code == 202, removed.text
+        with httpx.Client(base_url=server.url, auth=("anyone", server.api_key), timeout=30) as v2:
+            base = f"/v2/{server.hub_id}/{source['id']}/blobs"
+            for method in ("GET", "HEAD"):
+                answer = v2.request(method, f"{base}/{lost}")
+                assert answer.status_code == 404
+            assert v2.get(f"{base}/{lost}").json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+            still = v2.get(f"{base}/{kept}")
+            assert still.status_code == 200
+            assert "sha256:" + hashlib.sha256(still.content).hexdigest() == kept

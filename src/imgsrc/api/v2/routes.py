@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
@@ -237,9 +238,19 @@ def _remote_blob(request: Request, runtime: Runtime, location: BlobLocation) -> 
         start, length, status = wanted.start, wanted.length, 206
         headers["Content-Range"] = wanted.content_range
     headers["Content-Length"] = str(length)
+    repository, digest = location.remote_repository, location.digest
+
+    async def present() -> bool:
+        async with external.client() as client:
+            return await client.blob_exists(repository, digest)
+
+    # Asked before the answer starts, so that a layer the external registry lost is BLOB_UNKNOWN, not a
+    # transfer that breaks after a 200 (one HEAD to the store per blob request; a loss in between still breaks).
+    if not anyio.from_thread.run(present):
+        log.warning("blob %s of a live image is missing from the external registry (%s)", digest, repository)
+        raise NotFoundError("blob unknown to registry", code=BLOB_UNKNOWN)
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers, media_type="application/octet-stream")
-    repository, digest = location.remote_repository, location.digest
 
     async def body() -> AsyncIterator[bytes]:
         async with external.client() as client:
