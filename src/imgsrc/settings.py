@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         description="Let docker-file sources name git repositories on the server's own disk (`file://` or a path). "
         "Off by default: anyone who may create sources could read repositories of the server's machine.",
     )
+    ssh_known_hosts: Path | None = Field(
+        default=None,
+        description="A known_hosts file (OpenSSH format) of the git servers builds may fetch from over ssh. Set, "
+        "a server whose host key is not in it is refused. Unset, host keys are accepted as presented (the build "
+        "log says so).",
+    )
     context_max_bytes: int = Field(default=2 * 1024**3, description="Largest unpacked build context.")
     context_max_entries: int = Field(default=200_000, description="Most entries of an unpacked build context.")
     upload_max_bytes: int = Field(default=20 * 1024**3, description="Largest upload accepted.")

@@ -52,7 +52,7 @@ def repo_url(sshd: RunningSshd, git_repos: GitRepos) -> str:
 def fetch(source: GitSource, tmp_path: Path, settings: Settings) -> tuple[Path, list[str], Path]:
     lines: list[str] = []
     workdir, secrets_dir = tmp_path / "work", tmp_path / "secrets"
-    workdir.mkdir()
+    workdir.mkdir(parents=True)
     secrets_dir.mkdir()
     try:
         root = run(fetch_context(source, workdir, settings, lines.append, secrets_dir=secrets_dir))
@@ -120,3 +120,33 @@ def test_secrets_are_not_in_the_sources_repr(keys: Keys) -> None:
     )
     assert PASSPHRASE not in repr(source)
     assert "PRIVATE KEY" not in repr(source)
+
+
+def test_without_pinned_host_keys_the_log_says_the_key_was_not_verified(
+    repo_url: str, keys: Keys, tmp_path: Path, settings: Settings
+) -> None:
+    source = GitSource(repo_url, ref_type="tag", ref_value="v1", ssh_private_key=keys.plain.private_key)
+    _root, lines, _ = fetch(source, tmp_path, settings)
+    assert any("accepted without verification" in line and "IMGSRC_SSH_KNOWN_HOSTS" in line for line in lines)
+
+
+def test_a_pinned_host_key_is_checked(
+    repo_url: str, sshd: RunningSshd, keys: Keys, tmp_path: Path, settings: Settings
+) -> None:
+    """With ``IMGSRC_SSH_KNOWN_HOSTS`` the server's key must be in the file: the right key fetches, another
+    host's key is refused with a clear message, and the operator's file is never written to."""
+    source = GitSource(repo_url, ref_type="tag", ref_value="v1", ssh_private_key=keys.plain.private_key)
+    pinned = tmp_path / "known_hosts"
+    pinned.write_text(f"[127.0.0.1]:{sshd.port} {sshd.host_public_key}\n")
+    root, lines, _ = fetch(source, tmp_path / "good", settings.model_copy(update={"ssh_known_hosts": pinned}))
+    assert (root / "a").read_text() == "main@0"
+    assert not any("without verification" in line for line in lines)
+    impostor = make_keypair(tmp_path, "impostor")
+    wrong = tmp_path / "wrong_hosts"
+    wrong.write_text(f"[127.0.0.1]:{sshd.port} {impostor.public_key}\n")
+    before = wrong.read_text()
+    with pytest.raises(BuildError, match=r"host key .* could not be verified"):
+        fetch(source, tmp_path / "bad", settings.model_copy(update={"ssh_known_hosts": wrong}))
+    assert wrong.read_text() == before
+    with pytest.raises(BuildError, match="does not exist"):
+        fetch(source, tmp_path / "none", settings.model_copy(update={"ssh_known_hosts": tmp_path / "absent"}))

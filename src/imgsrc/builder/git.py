@@ -52,7 +52,10 @@ _NO_WANT = re.compile(
 )
 _MISSING_REF = re.compile(r"couldn't find remote ref|no such remote ref|not our ref", re.IGNORECASE)
 _EXPLANATIONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"Host key verification failed", re.I), "the ssh host key of {url} could not be verified"),
+    (
+        re.compile(r"Host key verification failed", re.I),
+        "the ssh host key of {url} could not be verified (not in IMGSRC_SSH_KNOWN_HOSTS, or changed)",
+    ),
     (
         re.compile(
             r"Authentication failed|could not read (?:Username|Password)|terminal prompts disabled|"
@@ -342,6 +345,7 @@ async def fetch_git(
             workdir=workdir,
             secrets_parent=secrets_dir or default_secrets_parent(workdir),
             redactor=redactor,
+            known_hosts=settings.ssh_known_hosts,
         ) as extra:
             env.update(extra)
             g = _Git(
@@ -355,6 +359,8 @@ async def fetch_git(
                 repo=repo,
             )
             log(f"fetching {repo.shown}")
+            if repo.transport == "ssh" and settings.ssh_known_hosts is None:
+                log("the ssh host key is accepted without verification (set IMGSRC_SSH_KNOWN_HOSTS to pin it)")
             await _init(g, repo.url)
             if plan.kind == "default":
                 commit, what = await _fetch_default(g)

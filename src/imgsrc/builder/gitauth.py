@@ -2,10 +2,12 @@
 
 HTTP credentials reach git through ``GIT_ASKPASS``: a 0700 script that prints the username or the password
 from 0600 files. An ssh private key is written, decrypted, to a 0600 file used through ``GIT_SSH_COMMAND``
-(``-i``, ``IdentitiesOnly``, a private ``known_hosts`` with ``StrictHostKeyChecking=accept-new``,
-``BatchMode``). The key is decrypted here with :mod:`cryptography` rather than handing the passphrase to ssh
-through ``SSH_ASKPASS``: ``BatchMode=yes`` (which forbids every prompt, and which ssh honours by refusing to ask
-for a passphrase at all) can then stay on, and a wrong passphrase is reported as such before any connection.
+(``-i``, ``IdentitiesOnly``, ``BatchMode``; host keys checked against the operator's ``known_hosts`` with
+``StrictHostKeyChecking=yes`` when one is configured, else a private, throw-away ``known_hosts`` with
+``StrictHostKeyChecking=accept-new``). The key is decrypted here with :mod:`cryptography` rather than handing
+the passphrase to ssh through ``SSH_ASKPASS``: ``BatchMode=yes`` (which forbids every prompt, and which ssh honours
+by refusing to ask for a passphrase at all) can then stay on, and a wrong passphrase is reported as such before
+any connection.
 
 Secret files live in a private directory on memory-backed ``/dev/shm`` when it exists (so a decrypted key never
 reaches a disk), else under the work directory; everything is removed when the context exits, whatever
@@ -144,10 +146,13 @@ def git_credentials(
     workdir: Path,
     secrets_parent: Path,
     redactor: Redactor,
+    known_hosts: Path | None = None,
 ) -> Iterator[Mapping[str, str]]:
     """Materialise ``creds`` for a fetch over ``transport`` (``http`` or ``ssh``; others need none) and yield
     the environment variables to add to :func:`base_git_env`. Every secret is registered with ``redactor``.
-    All files are removed on exit."""
+    ``known_hosts`` pins ssh host keys (read only; a host not in it is refused). All files are removed on exit."""
+    if transport == "ssh" and known_hosts is not None and not known_hosts.is_file():
+        raise BuildError(f"the ssh known_hosts file {known_hosts} (IMGSRC_SSH_KNOWN_HOSTS) does not exist")
     redactor.add(creds.http_password)
     redactor.add(creds.ssh_private_key)
     redactor.add(creds.ssh_passphrase)
@@ -188,11 +193,11 @@ def git_credentials(
                 "-o",
                 "BatchMode=yes",
                 "-o",
-                f"UserKnownHostsFile={secret_dir / 'known_hosts'}",
+                f"UserKnownHostsFile={known_hosts or secret_dir / 'known_hosts'}",
                 "-o",
                 "GlobalKnownHostsFile=/dev/null",
                 "-o",
-                "StrictHostKeyChecking=accept-new",
+                "StrictHostKeyChecking=" + ("yes" if known_hosts else "accept-new"),
                 "-o",
                 "ConnectTimeout=30",
                 "-o",
