@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from imgsrc.api.app import create_app
 from tests.conftest import Api, make_settings
+from tests.support.faults import FaultProxy, start_fault_proxy
 from tests.support.registry import RunningRegistry, basic_registry, registry, token_registry
 
 __all__ = ["basic_registry", "registry", "token_registry"]
@@ -94,6 +95,18 @@ def factory(make_factory: FactoryMaker, token_registry: RunningRegistry) -> Iter
     """A server whose `docker-hub` sources resolve against the local token registry (Docker Hub's flow)."""
     with make_factory(dockerhub_registry_url=token_registry.url, dockerhub_auth_url=token_registry.token_realm) as f:
         yield f
+
+
+@pytest.fixture
+def proxy(registry: RunningRegistry) -> Iterator[FaultProxy]:
+    """The fault-injecting proxy in front of the plain registry (counts requests, injects failures)."""
+    with start_fault_proxy(registry.url) as running:
+        yield running
+
+
+def origin_via(proxy: FaultProxy, target: str) -> dict[str, object]:
+    """A docker-registry origin that reaches the registry through ``proxy``."""
+    return {"type": "docker-registry", "details": {"target": target, "url": proxy.url}}
 
 
 def registry_origin(reg: RunningRegistry, target: str, *, kind: str = "docker-registry") -> dict[str, Any]:

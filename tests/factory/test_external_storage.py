@@ -9,18 +9,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from imgsrc.db import Database
 from imgsrc.images.records import referenced_digests
+from imgsrc.settings import Settings
 from imgsrc.store import FilesystemBlobStore
 from tests.conftest import make_settings
 from tests.factory.conftest import FactoryMaker, registry_origin
 from tests.support.images import make_layer, push_image, push_index
 from tests.support.registry import RunningRegistry, start_registry, write_authfile
-from tests.support.server import live_server
+from tests.support.server import LiveServer, live_server
 from tests.v2.conftest import Imgsrc
 
 pytestmark = pytest.mark.registry
@@ -55,6 +57,30 @@ def inspect(storage: RunningRegistry, reference: str, tmp_path: Path) -> dict[st
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def import_via_api(server: LiveServer, registry: RunningRegistry, target: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create a source for ``target`` and import an image from it through the running server's API: (the
+    source, the live image)."""
+    api = Imgsrc(server.url, server.hub_id, server.api_key)
+    try:
+        source = api.source(registry, target)
+        image_id = api.import_image(source["id"])
+        return source, api.http.get(f"/v1/images/{image_id}").json()["data"]
+    finally:
+        api.close()
+
+
+def collect_local_copies(settings: Settings) -> None:
+    """What garbage collection does between two lives of the server: drop the local copies of layers kept in
+    the external registry."""
+    db = Database(settings.resolved_database_url)
+    try:
+        FilesystemBlobStore(settings.data_dir / "store").gc(
+            lambda digests: referenced_digests(db, digests), grace_seconds=0
+        )
+    finally:
+        db.dispose()
 
 
 def test_saving_pushes_to_the_external_registry(
@@ -111,12 +137,7 @@ def test_images_kept_in_the_external_registry_are_pulled_through_v2_after_a_rest
             time.sleep(0.1)
         assert state == "completed"
     layer_file = settings.data_dir / "store" / "blobs" / "sha256" / pushed.layer_digests[0].split(":")[1]
-    # between the two lives of the server, garbage collection drops the local copies of the layers
-    db = Database(settings.resolved_database_url)
-    FilesystemBlobStore(settings.data_dir / "store").gc(
-        lambda digests: referenced_digests(db, digests), grace_seconds=0
-    )
-    db.dispose()
+    collect_local_copies(settings)
     assert not layer_file.exists(), "the layer should only be in the external registry now"
     with live_server(settings) as server:
         host = server.url.removeprefix("http://")
@@ -161,23 +182,14 @@ def test_a_whole_index_is_kept_in_the_external_registry_and_copied_with_all_plat
     pushed = push_index(registry, tmp_path, "ext/whole", attestation=True, layer_sizes=(20_000,))
     settings = make_settings(tmp_path / "data", import_all_platforms=True, **storage_settings(storage_registry))
     with live_server(settings) as server:
-        api = Imgsrc(server.url, server.hub_id, server.api_key)
-        try:
-            source = api.source(registry, "ext/whole:latest")
-            image_id = api.import_image(source["id"])
-            image = api.http.get(f"/v1/images/{image_id}").json()["data"]
-        finally:
-            api.close()
+        source, image = import_via_api(server, registry, "ext/whole:latest")
+    image_id = image["id"]
     repository = image["backend"]["file_name"].split("@")[0]
     stored_index = inspect(storage_registry, f"{repository}:{image_id}", tmp_path)
     assert json.dumps(stored_index, sort_keys=True) == json.dumps(json.loads(pushed.index_bytes or b""), sort_keys=True)
     for child in pushed.children.values():
         assert inspect(storage_registry, f"{repository}@{child.manifest_digest}", tmp_path)["layers"]
-    db = Database(settings.resolved_database_url)
-    FilesystemBlobStore(settings.data_dir / "store").gc(
-        lambda digests: referenced_digests(db, digests), grace_seconds=0
-    )
-    db.dispose()
+    collect_local_copies(settings)
     arm64 = pushed.children["linux/arm64"]
     assert not (settings.data_dir / "store" / "blobs" / "sha256" / arm64.layer_digests[0].split(":")[1]).exists()
     with live_server(settings) as server:
@@ -204,18 +216,8 @@ def test_a_layer_the_external_registry_lost_is_blob_unknown_not_a_broken_transfe
     pushed = push_image(registry, tmp_path, "ext/lost", layer_sizes=(9000, 8000))
     settings = make_settings(tmp_path / "data", **storage_settings(storage_registry))
     with live_server(settings) as server:
-        api = Imgsrc(server.url, server.hub_id, server.api_key)
-        try:
-            source = api.source(registry, "ext/lost:latest")
-            image_id = api.import_image(source["id"])
-            image = api.http.get(f"/v1/images/{image_id}").json()["data"]
-        finally:
-            api.close()
-        db = Database(settings.resolved_database_url)
-        FilesystemBlobStore(settings.data_dir / "store").gc(
-            lambda digests: referenced_digests(db, digests), grace_seconds=0
-        )
-        db.dispose()
+        source, image = import_via_api(server, registry, "ext/lost:latest")
+        collect_local_copies(settings)
         lost, kept = pushed.layer_digests
         repository = image["backend"]["file_name"].split("@")[0].split("/", 1)[1]
         assert storage_registry.credentials is not None

@@ -9,14 +9,13 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from imgsrc.images.models import ImageBlobRow
-from tests.factory.conftest import Factory, FactoryMaker, registry_origin
-from tests.support.faults import FaultProxy, start_fault_proxy
+from tests.factory.conftest import Factory, FactoryMaker, origin_via, registry_origin
+from tests.support.faults import FaultProxy
 from tests.support.images import make_layer, push_image
 from tests.support.registry import RunningRegistry
 
@@ -33,16 +32,6 @@ def blob_path(digest: str) -> str:
 def manifest_path(repository: str) -> str:
     """The pattern of any manifest request (tag or digest) of this repository."""
     return re.escape(f"/v2/{repository}/manifests/") + ".+"
-
-
-@pytest.fixture
-def proxy(registry: RunningRegistry) -> Iterator[FaultProxy]:
-    with start_fault_proxy(registry.url) as running:
-        yield running
-
-
-def origin_via(proxy: FaultProxy, target: str) -> dict[str, object]:
-    return {"type": "docker-registry", "details": {"target": target, "url": proxy.url}}
 
 
 def test_reimport_of_an_unchanged_tag_costs_one_head_and_no_blob(

@@ -4,31 +4,20 @@ platform is never taken for the whole index; garbage collection frees every plat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from imgsrc.images.models import ImageBlobRow
-from tests.factory.conftest import Factory, FactoryMaker, running_factory
-from tests.support.faults import FaultProxy, start_fault_proxy
+from tests.factory.conftest import Factory, FactoryMaker, origin_via, running_factory
+from tests.support.faults import FaultProxy
 from tests.support.images import GeneratedImage, push_index
 from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.registry
 BLOB_GET = r"/v2/.+/blobs/sha256:[0-9a-f]{64}"
 MANIFEST = r"/v2/.+/manifests/.+"
-
-
-@pytest.fixture
-def proxy(registry: RunningRegistry) -> Iterator[FaultProxy]:
-    with start_fault_proxy(registry.url) as running:
-        yield running
-
-
-def origin_via(proxy: FaultProxy, target: str) -> dict[str, object]:
-    return {"type": "docker-registry", "details": {"target": target, "url": proxy.url}}
 
 
 def every_digest(pushed: GeneratedImage) -> set[str]:
