@@ -12,20 +12,12 @@ from sqlalchemy import select
 from imgsrc.images.models import ImageBlobRow
 from tests.factory.conftest import Factory, FactoryMaker, origin_via, running_factory
 from tests.support.faults import FaultProxy
-from tests.support.images import GeneratedImage, push_index
+from tests.support.images import push_index
 from tests.support.registry import RunningRegistry
 
 pytestmark = pytest.mark.registry
 BLOB_GET = r"/v2/.+/blobs/sha256:[0-9a-f]{64}"
 MANIFEST = r"/v2/.+/manifests/.+"
-
-
-def every_digest(pushed: GeneratedImage) -> set[str]:
-    """The index, every platform's manifest, config and layers, and the extra entries' (attestations') blobs."""
-    out = {pushed.index_digest or "", *pushed.extras}
-    for child in pushed.children.values():
-        out |= {child.manifest_digest, child.config_digest, *child.layer_digests}
-    return out
 
 
 def claims(factory: Factory, image_id: str) -> dict[str, str]:
@@ -51,10 +43,10 @@ def test_every_platform_and_the_index_are_stored_and_claimed(
         amd64 = pushed.children["linux/amd64"]
         assert image["backend"]["file_id"] == amd64.manifest_digest  # what the platform deploys stays amd64
         assert image["size"] == amd64.config_size + sum(amd64.layer_sizes)
-        for digest in every_digest(pushed):
+        for digest in pushed.every_digest:
             assert f.store_has(digest), digest
         kinds = claims(f, image["id"])
-        assert set(kinds) == every_digest(pushed)
+        assert set(kinds) == pushed.every_digest
         assert kinds[pushed.index_digest or ""] == "index"
         log = f.log(image["id"])
         assert "keeping the index whole" in log
@@ -79,7 +71,7 @@ def test_reimport_of_an_unchanged_index_costs_one_head(
         assert proxy.count("HEAD", MANIFEST, since=mark) == 1
         assert "nothing to download" in f.log(second["id"])
         assert claims(f, second["id"]) == claims(f, first["id"])
-        assert set(claims(f, second["id"])) == every_digest(pushed)
+        assert set(claims(f, second["id"])) == pushed.every_digest
 
 
 def test_an_image_that_kept_one_platform_is_not_taken_for_the_whole_index(
@@ -117,4 +109,4 @@ def test_garbage_collection_frees_every_platform_of_a_deleted_image(
         deletion = f.delete(f"/v1/images/{image['id']}").json()["data"]["job"]["id"]
         assert f.wait(deletion)["state"]["current"] == "completed"
         f.client.app.state.workers.collect_garbage()  # type: ignore[attr-defined]
-        assert [d for d in every_digest(pushed) if f.store_has(d)] == []
+        assert [d for d in pushed.every_digest if f.store_has(d)] == []

@@ -121,6 +121,14 @@ class GeneratedImage:
     extras: dict[str, str] = field(default_factory=dict, repr=False)  # digest → media type, non-image entries' blobs
 
     @property
+    def every_digest(self) -> set[str]:
+        """Of an index: itself, every platform's manifest, config and layers, and its extra entries' blobs."""
+        out = {self.index_digest or self.manifest_digest, *self.extras}
+        for child in self.children.values() or [self]:
+            out |= {child.manifest_digest, child.config_digest, *child.layer_digests}
+        return out
+
+    @property
     def extra_manifests(self) -> list[str]:
         """The manifests of the index's non-image entries (attestations)."""
         return [d for d, media_type in self.extras.items() if media_type in (OCI_MANIFEST, DOCKER_MANIFEST)]

@@ -21,11 +21,12 @@ import httpx
 import pytest
 
 from tests.conftest import make_settings
+from tests.support.containerd import RunningContainerd, start_containerd
 from tests.support.images import GeneratedImage, make_layer, push_image, push_index
 from tests.support.registry import RunningRegistry, registry, write_authfile
 from tests.support.server import LiveServer, live_server
 
-__all__ = ["Served", "World", "registry", "world"]
+__all__ = ["Served", "World", "containerd", "registry", "world"]
 
 
 class Imgsrc:
@@ -176,6 +177,13 @@ def world(registry: RunningRegistry, tmp_path_factory: pytest.TempPathFactory) -
             keys=keys,
             work=work,
         )
+
+
+@pytest.fixture(scope="session")
+def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningContainerd]:
+    """A containerd of its own (``ctr`` pulls into it)."""
+    with start_containerd(tmp_path_factory.mktemp("containerd")) as running:
+        yield running
 
 
 @pytest.fixture
