@@ -1,6 +1,11 @@
 """Benchmark (issue 3): a full registry import through the imgsrc API vs ``skopeo copy`` of the same image.
 
     .venv/bin/python bench/import_vs_skopeo.py [--size-mib 1024] [--layers 10] [--rounds 3] [--src DIR]
+                                               [--platforms N]
+
+``--platforms N`` (N > 1) makes the image a multi-arch index of N platforms sharing the size and the layers
+equally; imgsrc then runs with ``IMGSRC_IMPORT_ALL_PLATFORMS=true`` and skopeo with ``copy --all``: both copy
+every platform.
 
 Set-up (not timed): ``--layers`` incompressible layers totalling ``--size-mib`` (cached under
 ``/tmp/imgsrc-bench-cache``), pushed as one image to a local CNCF distribution registry, whose blob files are
@@ -36,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support; bench/ is already on the path
 
-from tests.support.images import push_image
+from tests.support.images import push_image, push_index
 from tests.support.registry import RunningRegistry, start_registry
 
 from benchkit.api import Api
@@ -50,10 +55,13 @@ REPOSITORY, TAG = "bench/big", "v1"
 GOAL_RATIO, GOAL_RSS_MIB, GOAL_REIMPORT = 1.0, 150.0, 0.02
 
 
-def _skopeo(reg: RunningRegistry, work: Path, n: int) -> dict[str, Any]:
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/386")
+
+
+def _skopeo(reg: RunningRegistry, work: Path, n: int, *, every_platform: bool) -> dict[str, Any]:
     dest = work / f"oci-{n}"
-    argv = ["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{reg.host}/{REPOSITORY}:{TAG}",
-            f"oci:{dest}:{TAG}"]  # fmt: skip
+    argv = ["skopeo", "copy", "--quiet", *(["--all"] if every_platform else []), "--src-tls-verify=false",
+            f"docker://{reg.host}/{REPOSITORY}:{TAG}", f"oci:{dest}:{TAG}"]  # fmt: skip
     run = run_peer(argv, log=work / f"skopeo-{n}.log")
     if not (dest / "index.json").is_file():
         raise RuntimeError("skopeo wrote no OCI layout")
@@ -62,11 +70,19 @@ def _skopeo(reg: RunningRegistry, work: Path, n: int) -> dict[str, Any]:
 
 
 def _imgsrc(
-    reg: RunningRegistry, work: Path, n: int, *, poll: float, manifest_digest: str, src: Path | None = None
+    reg: RunningRegistry,
+    work: Path,
+    n: int,
+    *,
+    poll: float,
+    manifest_digest: str,
+    every_platform: bool,
+    src: Path | None = None,
 ) -> dict[str, Any]:
     data_dir = work / f"imgsrc-{n}{'-src' if src else ''}"
     origin = {"type": "docker-registry", "details": {"target": f"{REPOSITORY}:{TAG}", "url": reg.url}}
-    with imgsrc_server(data_dir, src=src) as server, Api(server) as api:
+    env = {"IMGSRC_IMPORT_ALL_PLATFORMS": "true"} if every_platform else None
+    with imgsrc_server(data_dir, env=env, src=src) as server, Api(server) as api:
         source_id = str(api.create_source(origin)["id"])
         idle_mib = server.rss_kib() / 1024
         server.reset_peak()
@@ -188,30 +204,49 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between job polls (default 0.1)")
     parser.add_argument("--src", type=Path, help="also run a server from this tree holding a changed imgsrc package")
+    parser.add_argument("--platforms", type=int, default=1, choices=range(1, len(PLATFORMS) + 1),
+                        help="1: one image; more: a multi-arch index, every platform copied")  # fmt: skip
     args = parser.parse_args()
 
-    layers = cached_layers(args.size_mib, args.layers)
+    every = args.platforms > 1
     with tempfile.TemporaryDirectory(prefix="imgsrc-bench-") as tmp, start_registry(Path(tmp) / "reg") as reg:
         work = Path(tmp)
-        image = push_image(reg, work, REPOSITORY, TAG, layers=layers, keep_layout=False)
+        if every:
+            platforms = PLATFORMS[: args.platforms]
+            share, count = args.size_mib // len(platforms), max(1, args.layers // len(platforms))
+            own = {p: cached_layers(share, count, seed_base=100 + i) for i, p in enumerate(platforms)}
+            index = push_index(reg, work, REPOSITORY, TAG, platforms=platforms, own_layers=own, keep_layout=False)
+            image = index.children[PLATFORMS[0]]
+            what = f"index of {len(platforms)} platforms x {count} layers, {index.index_digest or ''}"[:80]
+        else:
+            image = push_image(reg, work, REPOSITORY, TAG, layers=cached_layers(args.size_mib, args.layers),
+                               keep_layout=False)  # fmt: skip
+            what = f"{args.layers} layers, {image.manifest_digest[:19]}…"
         warm(reg.storage_dir)
-        print(f"image {REPOSITORY}:{TAG}: {args.layers} layers, {sum(image.layer_sizes) / 2**20:.0f} MiB, "
-              f"{image.manifest_digest[:19]}…; {args.rounds} round(s)")  # fmt: skip
+        print(f"image {REPOSITORY}:{TAG}: {what}; {args.rounds} round(s)")
+        digest = image.manifest_digest
         sides: dict[str, Side] = {
-            "skopeo": lambda n: _skopeo(reg, work, n),
-            "imgsrc": lambda n: _imgsrc(reg, work, n, poll=args.poll, manifest_digest=image.manifest_digest),
+            "skopeo": lambda n: _skopeo(reg, work, n, every_platform=every),
+            "imgsrc": lambda n: _imgsrc(reg, work, n, poll=args.poll, manifest_digest=digest, every_platform=every),
         }
         if args.src is not None:
             sides["proposed"] = lambda n: _imgsrc(
-                reg, work, n, poll=args.poll, manifest_digest=image.manifest_digest, src=args.src
+                reg, work, n, poll=args.poll, manifest_digest=digest, every_platform=every, src=args.src
             )
         rounds = alternate(args.rounds, sides, on_round=_print_round)
 
     mib = args.size_mib
     summary = _summary(rounds, "imgsrc")
-    _table(summary, f"import of {mib} MiB in {args.layers} layers: medians of {args.rounds} round(s)", mib)
+    shape = f"{args.platforms} platforms" if every else f"{args.layers} layers"
+    _table(summary, f"import of {mib} MiB in {shape}: medians of {args.rounds} round(s)", mib)
     payload: dict[str, Any] = {
-        "method": {"size_mib": mib, "layers": args.layers, "rounds": args.rounds, "poll_seconds": args.poll},
+        "method": {
+            "size_mib": mib,
+            "layers": args.layers,
+            "platforms": args.platforms,
+            "rounds": args.rounds,
+            "poll_seconds": args.poll,
+        },
         "goals": {"ratio": GOAL_RATIO, "peak_rss_mib": GOAL_RSS_MIB, "reimport_share": GOAL_REIMPORT},
         "summary": summary,
     }
@@ -219,7 +254,9 @@ def main() -> None:
         payload["method"]["proposed_src"] = str(args.src)
         payload["proposed_summary"] = _summary(rounds, "proposed")
         _table(payload["proposed_summary"], f"the same with the server from {args.src}", mib)
-    path = write_results("import_vs_skopeo", {**payload, "rounds": rounds})
+    path = write_results(
+        "import_all_platforms_vs_skopeo" if every else "import_vs_skopeo", {**payload, "rounds": rounds}
+    )
     print(f"\nresults: {path}")
 
 

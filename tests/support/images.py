@@ -33,7 +33,7 @@ import random
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -298,17 +298,20 @@ def write_index(
     shared_layers: Sequence[Layer] = (),
     flavour: MediaFlavour = "oci",
     attestation: bool = False,
+    own_layers: Mapping[str, Sequence[Layer]] | None = None,
 ) -> GeneratedImage:
     """Write a multi-platform image (OCI index or Docker manifest list) into ``layout``: each platform gets
-    ``shared_layers`` followed by its own fresh layers of ``layer_sizes``. ``attestation`` adds, as BuildKit
-    does, an ``unknown/unknown`` attestation manifest for the first platform (an in-toto layer, not an image:
-    :attr:`GeneratedImage.extras` holds its manifest digest)."""
+    ``shared_layers`` followed by its own fresh layers of ``layer_sizes`` (or, given ``own_layers``, those).
+    ``attestation`` adds, as BuildKit does, an ``unknown/unknown`` attestation manifest for the first platform
+    (an in-toto layer, not an image: :attr:`GeneratedImage.extras` holds its blobs)."""
     _init_layout(layout)
     types = _TYPES[flavour]
     children: dict[str, GeneratedImage] = {}
     entries = []
     for platform in platforms:
-        own = [make_layer(layout.parent / "layers", size) for size in layer_sizes]
+        own = (
+            list(own_layers[platform]) if own_layers else [make_layer(layout.parent / "layers", n) for n in layer_sizes]
+        )
         child = _build_image(
             layout, [*shared_layers, *own], flavour=flavour, platform=platform, repository=repository, tag=tag
         )
@@ -469,6 +472,8 @@ def push_index(
     shared_layers: Sequence[Layer] = (),
     flavour: MediaFlavour = "oci",
     attestation: bool = False,
+    own_layers: Mapping[str, Sequence[Layer]] | None = None,
+    keep_layout: bool = True,
 ) -> GeneratedImage:
     """Build a multi-platform image (index / manifest list) under ``work_dir`` and push it with ``--all``."""
     layout = _layout_dir(work_dir, repository, tag)
@@ -481,6 +486,9 @@ def push_index(
         shared_layers=shared_layers,
         flavour=flavour,
         attestation=attestation,
+        own_layers=own_layers,
     )
     skopeo_copy(registry, layout, image)
+    if not keep_layout:
+        shutil.rmtree(layout)
     return image
