@@ -297,3 +297,39 @@ def test_all_platforms_refuses_an_index_inside_an_index(
         proxy.replace(manifest_path("pull/nested", digest), body, OCI_INDEX, digest=digest)
         with pytest.raises(RegistryError, match="an index inside an index"):
             run(_resolve_whole(make_client(proxy.url), "pull/nested"))
+
+
+def test_all_platforms_leaves_foreign_layers_where_the_manifest_says_they_are(
+    registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """A Windows-style entry whose layer is foreign (served from its ``urls``, not by the registry) is kept in
+    the index, and its foreign layer is not among the blobs to copy; as with ``skopeo copy --all``."""
+    image = push_index(registry, tmp_path, "pull/foreign", platforms=("linux/amd64", "linux/arm64"))
+    arm64 = image.children["linux/arm64"]
+    child = json.loads(arm64.manifest_bytes)
+    foreign = {
+        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "digest": "sha256:" + "f" * 64,
+        "size": 1234,
+        "urls": ["https://mcr.example.invalid/layer"],
+    }
+    child["layers"].append(foreign)
+    child_body = json.dumps(child).encode()
+    child_digest = "sha256:" + hashlib.sha256(child_body).hexdigest()
+    index = json.loads(image.index_bytes or b"{}")
+    for entry in index["manifests"]:
+        if entry["digest"] == arm64.manifest_digest:
+            entry.update(digest=child_digest, size=len(child_body))
+    index_body = json.dumps(index).encode()
+    index_digest = "sha256:" + hashlib.sha256(index_body).hexdigest()
+    with start_fault_proxy(registry.url) as proxy:
+        for reference in ("latest", index_digest):
+            proxy.replace(manifest_path("pull/foreign", reference), index_body, OCI_INDEX, digest=index_digest)
+        proxy.replace(manifest_path("pull/foreign", child_digest), child_body, OCI_MANIFEST, digest=child_digest)
+        resolved = run(_resolve_whole(make_client(proxy.url), "pull/foreign"))
+    assert isinstance(resolved, ResolvedImage)
+    (other,) = resolved.others
+    assert other.digest == child_digest
+    assert foreign["digest"] in [d.digest for d in other.layers]
+    assert foreign["digest"] not in [d.digest for d in resolved.all_blobs]
+    assert set(arm64.layer_digests) <= {d.digest for d in resolved.all_blobs}

@@ -236,7 +236,7 @@ async def _log_resolved(run: ImportRun, resolved: ResolvedImage) -> None:
 
 def _claims(resolved: ResolvedImage) -> list[records.BlobClaim]:
     """Every blob the image will reference, the chosen platform's first; an index kept whole adds itself and
-    its other entries (manifests, configs, layers)."""
+    its other entries (manifests, configs, layers; not the foreign layers they say are served elsewhere)."""
     claims: list[records.BlobClaim] = []
     if resolved.index is not None:
         index = resolved.index
@@ -247,7 +247,7 @@ def _claims(resolved: ResolvedImage) -> list[records.BlobClaim]:
     for other in resolved.others:
         claims.append(records.BlobClaim(other.digest, "manifest", other.media_type, len(other.raw)))
         claims.append(records.BlobClaim(other.config.digest, "config", other.config.media_type, other.config.size))
-        claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in other.layers]
+        claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in other.blobs[1:]]
     return claims
 
 

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import Final, NamedTuple, Self
 
 import httpx
 
@@ -39,8 +39,12 @@ from imgsrc.registry import transfer
 from imgsrc.registry.auth import repository_scope
 from imgsrc.registry.credentials import CredentialsProvider
 from imgsrc.registry.manifests import (
+    DOCKER_LAYER_FOREIGN,
     INDEX_MEDIA_TYPES,
     MANIFEST_ACCEPT,
+    OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+    OCI_LAYER_NONDISTRIBUTABLE_TAR,
+    OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
     Descriptor,
     ImageIndex,
     ImageManifest,
@@ -50,6 +54,15 @@ from imgsrc.registry.manifests import (
 )
 from imgsrc.registry.session import RegistrySession
 from imgsrc.settings import Settings
+
+NONDISTRIBUTABLE: Final = frozenset(
+    {
+        DOCKER_LAYER_FOREIGN,
+        OCI_LAYER_NONDISTRIBUTABLE_TAR,
+        OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+        OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+    }
+)
 
 __all__ = [
     "FetchedManifest",
@@ -91,7 +104,9 @@ class PlatformManifest:
 
     @property
     def blobs(self) -> tuple[Descriptor, ...]:
-        return (self.config, *self.layers)
+        """The blobs to copy: config and layers, except the layers the manifest says live elsewhere (Windows
+        foreign / non-distributable layers with ``urls``), which clients fetch from there, as registries expect."""
+        return (self.config, *(d for d in self.layers if not (d.urls and d.media_type in NONDISTRIBUTABLE)))
 
 
 @dataclass(frozen=True)
