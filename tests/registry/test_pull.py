@@ -13,7 +13,7 @@ import pytest
 
 from imgsrc.errors import IntegrityError, RegistryError, UpstreamAuthError, UpstreamNotFoundError
 from imgsrc.registry import Platform, RegistryClient, ResolvedImage, StaticCredentials, UnchangedImage, parse_config
-from imgsrc.registry.client import registry_base_url
+from imgsrc.registry.client import MAX_INDEX_ENTRIES, registry_base_url
 from imgsrc.registry.manifests import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST
 from imgsrc.settings import Settings
 from tests.registry.conftest import ClientFactory, run
@@ -333,3 +333,28 @@ def test_all_platforms_leaves_foreign_layers_where_the_manifest_says_they_are(
     assert foreign["digest"] in [d.digest for d in other.layers]
     assert foreign["digest"] not in [d.digest for d in resolved.all_blobs]
     assert set(arm64.layer_digests) <= {d.digest for d in resolved.all_blobs}
+
+
+def test_all_platforms_refuses_an_index_listing_too_many_manifests(
+    registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """A hostile index cannot make the import fetch thousands of manifests: refused before any is fetched."""
+    image = push_index(registry, tmp_path, "pull/huge-index", platforms=("linux/amd64",))
+    index = json.loads(image.index_bytes or b"{}")
+    index["manifests"] += [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": f"sha256:{n:064x}",
+            "size": 500,
+            "platform": {"os": "linux", "architecture": f"a{n}"},
+        }
+        for n in range(1, MAX_INDEX_ENTRIES + 1)
+    ]
+    body = json.dumps(index).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    with start_fault_proxy(registry.url) as proxy:
+        for reference in ("latest", digest):
+            proxy.replace(manifest_path("pull/huge-index", reference), body, OCI_INDEX, digest=digest)
+        with pytest.raises(RegistryError, match=f"more than the {MAX_INDEX_ENTRIES}"):
+            run(_resolve_whole(make_client(proxy.url), "pull/huge-index"))
+        assert proxy.count("GET", manifest_path("pull/huge-index", "sha256:" + "0" * 63 + "1")) == 0

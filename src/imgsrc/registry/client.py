@@ -55,6 +55,9 @@ from imgsrc.registry.manifests import (
 from imgsrc.registry.session import RegistrySession
 from imgsrc.settings import Settings
 
+MAX_INDEX_ENTRIES: Final = 256
+"""The most manifests an index kept whole may list (Docker Hub's largest official images list about 20)."""
+
 NONDISTRIBUTABLE: Final = frozenset(
     {
         DOCKER_LAYER_FOREIGN,
@@ -360,6 +363,11 @@ class RegistryClient:
     ) -> tuple[PlatformManifest, ...]:
         """Every entry of ``index`` but ``chosen``, fetched a few at a time, in the index's order."""
         wanted = list({e.digest: e for e in index.manifests if e.digest != chosen.digest}.values())
+        if len(wanted) >= MAX_INDEX_ENTRIES:
+            raise RegistryError(
+                f"{where}: the index lists {len(wanted) + 1} manifests, more than the {MAX_INDEX_ENTRIES} "
+                "an index kept whole may hold"
+            )
         for entry in wanted:  # refuse what cannot be kept before fetching anything
             if entry.media_type in INDEX_MEDIA_TYPES:
                 raise RegistryError(f"{where}: an index inside an index ({entry.digest}) is not supported")
