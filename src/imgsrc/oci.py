@@ -21,6 +21,7 @@ __all__ = [
     "INDEX_MEDIA_TYPES",
     "LAYER_MEDIA_TYPES",
     "MANIFEST_MEDIA_TYPES",
+    "NONDISTRIBUTABLE_LAYER_MEDIA_TYPES",
     "OCI_CONFIG",
     "OCI_INDEX",
     "OCI_LAYER_GZIP",
@@ -68,6 +69,15 @@ GZIP_LAYER_MEDIA_TYPES: Final = frozenset(
 LAYER_MEDIA_TYPES: Final = (
     UNCOMPRESSED_LAYER_MEDIA_TYPES | GZIP_LAYER_MEDIA_TYPES | {OCI_LAYER_ZSTD, OCI_LAYER_NONDISTRIBUTABLE_ZSTD}
 )
+NONDISTRIBUTABLE_LAYER_MEDIA_TYPES: Final = frozenset(
+    {
+        DOCKER_LAYER_FOREIGN,
+        OCI_LAYER_NONDISTRIBUTABLE_TAR,
+        OCI_LAYER_NONDISTRIBUTABLE_GZIP,
+        OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
+    }
+)
+"""Layers a manifest may say are served elsewhere (its ``urls``: Windows base layers), not by the registry."""
 
 # Architecture spellings seen in the wild, normalised as containerd does.
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
@@ -119,6 +129,11 @@ class Descriptor:
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def served_elsewhere(self) -> bool:
+        """A foreign / non-distributable layer the manifest says to fetch from its ``urls``, not the registry."""
+        return bool(self.urls) and self.media_type in NONDISTRIBUTABLE_LAYER_MEDIA_TYPES
 
     def to_json(self) -> dict[str, Any]:
         """The descriptor as written in a manifest (mediaType, digest, size, and urls/annotations when set)."""

@@ -75,10 +75,11 @@ class Settings(BaseSettings):
     import_all_platforms: bool = Field(
         default=False,
         description=(
-            "Keep multi-arch indexes whole: an import downloads every platform (and attestation) an index lists "
-            "and `/v2` serves the index byte for byte, so runtimes of any architecture and `skopeo copy --all` "
-            "pull from imgsrc. The image's config, size and `backend` still describe the default platform. Costs "
-            "one manifest GET per index entry upstream and the storage of every platform."
+            "Keep multi-arch indexes whole: an import (or the upload of a complete multi-platform OCI layout) "
+            "keeps every platform (and attestation) an index lists, and `/v2` serves the index byte for byte, so "
+            "runtimes of any architecture and `skopeo copy --all` pull from imgsrc. The image's config, size and "
+            "`backend` still describe the default platform. Costs one manifest GET per index entry upstream and "
+            "the storage of every platform."
         ),
     )
     parallel_downloads: int = Field(default=6, ge=1, le=32, description="Blobs fetched at once per import.")

@@ -11,15 +11,26 @@ declares raises :class:`~imgsrc.errors.IntegrityError`. Nothing else is raised f
 from __future__ import annotations
 
 from imgsrc.archives.extract import ExtractLimits, ExtractStats, extract_tar
-from imgsrc.archives.model import Descriptor, LocalImage, LocalLayer, Platform, SourceFormat, UploadLimits
+from imgsrc.archives.model import (
+    Descriptor,
+    KeptIndex,
+    LocalImage,
+    LocalLayer,
+    LocalManifest,
+    Platform,
+    SourceFormat,
+    UploadLimits,
+)
 from imgsrc.archives.readers import read_image_archive, read_oci_layout_dir
 
 __all__ = [
     "Descriptor",
     "ExtractLimits",
     "ExtractStats",
+    "KeptIndex",
     "LocalImage",
     "LocalLayer",
+    "LocalManifest",
     "Platform",
     "SourceFormat",
     "UploadLimits",

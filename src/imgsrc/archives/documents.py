@@ -94,7 +94,10 @@ def parse_descriptor(value: Any, what: str) -> Descriptor:
             object_field(raw_platform, "architecture", str, what),
             variant or None,
         )
-    return Descriptor(media_type, digest, size, platform=platform, annotations=annotations)
+    urls = object_field(value, "urls", list, what, required=False) or []
+    if not all(isinstance(u, str) for u in urls):
+        raise ArchiveError(f"{what}: urls must be strings")
+    return Descriptor(media_type, digest, size, platform=platform, urls=tuple(urls), annotations=annotations)
 
 
 def hash_file(path: Path) -> tuple[str, int]:

@@ -53,8 +53,10 @@ __all__ = [
     "OCI_MANIFEST",
     "UNCOMPRESSED_LAYER_TYPES",
     "Descriptor",
+    "KeptIndex",
     "LocalImage",
     "LocalLayer",
+    "LocalManifest",
     "Platform",
     "SourceFormat",
     "UploadLimits",
@@ -93,12 +95,36 @@ class LocalLayer(NamedTuple):
 
 
 @dataclass(frozen=True)
+class LocalManifest:
+    """Another entry of an index kept whole: its exact bytes, and the files of its config and layers (verified)."""
+
+    digest: str
+    raw: bytes
+    media_type: str
+    config: LocalLayer
+    layers: tuple[LocalLayer, ...]
+    platform: Platform | None
+    is_image: bool
+
+
+@dataclass(frozen=True)
+class KeptIndex:
+    """The index an image's platform was chosen from, kept whole: its exact bytes and its other entries."""
+
+    digest: str
+    raw: bytes
+    media_type: str
+    others: tuple[LocalManifest, ...]
+
+
+@dataclass(frozen=True)
 class LocalImage:
     """One image read from an archive or a layout directory, every digest and size verified.
 
     ``manifest`` is the exact byte string to store and serve (its sha256 is ``manifest_digest``); ``config`` the
     exact config blob. ``index_digest`` is the index the platform was chosen from, if any. ``tags`` are the
     names the archive gave the image (``RepoTags``, or the index's name annotations), for information only.
+    ``index`` is that index kept whole (when asked for and complete); ``index_note`` says why it was not.
     """
 
     manifest: bytes
@@ -110,6 +136,8 @@ class LocalImage:
     source_format: SourceFormat
     tags: tuple[str, ...] = ()
     index_digest: str | None = None
+    index: KeptIndex | None = None
+    index_note: str | None = None
 
     @property
     def size(self) -> int:

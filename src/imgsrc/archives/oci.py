@@ -26,8 +26,10 @@ from imgsrc.archives.model import (
     LAYER_TYPES,
     MANIFEST_TYPES,
     Descriptor,
+    KeptIndex,
     LocalImage,
     LocalLayer,
+    LocalManifest,
     Platform,
     SourceFormat,
 )
@@ -140,23 +142,29 @@ def image_from_index(
     source_format: SourceFormat,
     metadata_limit: int,
     tags: tuple[str, ...] = (),
+    keep_index: bool = False,
 ) -> LocalImage:
     """The one image that ``index`` (the content of ``index.json``) leads to, every blob verified.
 
     ``tags`` overrides the names found in the index annotations (docker archives carry better ones).
+    ``keep_index`` also returns the (nested) index the platform was chosen from whole, every other entry and
+    its blobs verified, when the layout holds all of them; a partial export keeps the one platform and says so
+    in ``index_note``.
     """
     top = _descriptors(load_json(index, "index.json"), "index.json")
     chosen = _select(top, blobs, platform, "index.json")
     if not tags:  # one image may be listed once per name
         tags = tuple(dict.fromkeys(t for d in top if d.digest == chosen.digest for t in tags_from_annotations(d)))
     index_digest: str | None = None
+    parent: tuple[Descriptor, bytes, list[Descriptor]] | None = None
     for _ in range(_MAX_INDEX_DEPTH):
         if chosen.media_type not in INDEX_TYPES:
             break
         what = f"index {chosen.digest}"
-        doc = load_json(_read_small(blobs, chosen, what, metadata_limit), what)
-        index_digest = chosen.digest
-        chosen = _select(_descriptors(doc, what), blobs, platform, what)
+        raw_index = _read_small(blobs, chosen, what, metadata_limit)
+        entries = _descriptors(load_json(raw_index, what), what)
+        index_digest, parent = chosen.digest, (chosen, raw_index, entries)
+        chosen = _select(entries, blobs, platform, what)
     if chosen.media_type not in MANIFEST_TYPES:
         raise ArchiveError(f"unsupported manifest media type {chosen.media_type[:100]!r}")
 
@@ -182,6 +190,10 @@ def image_from_index(
         layers.append(LocalLayer(descriptor, blobs.path(descriptor, what)))
     check_config(config, layers, verify_compressed=False)
 
+    kept: KeptIndex | None = None
+    note: str | None = None
+    if keep_index and parent is not None:
+        kept, note = _kept_index(parent, chosen, blobs, metadata_limit)
     return LocalImage(
         manifest=manifest,
         manifest_media_type=chosen.media_type,
@@ -192,4 +204,42 @@ def image_from_index(
         source_format=source_format,
         tags=tags,
         index_digest=index_digest,
+        index=kept,
+        index_note=note,
     )
+
+
+def _kept_index(
+    parent: tuple[Descriptor, bytes, list[Descriptor]], chosen: Descriptor, blobs: BlobSource, limit: int
+) -> tuple[KeptIndex | None, str | None]:
+    """The index ``chosen`` came from, whole, or (None, why not): every other entry must be a manifest whose
+    blobs are all in the layout (foreign layers with ``urls`` excepted: they live where those say)."""
+    descriptor, raw, entries = parent
+    others: list[LocalManifest] = []
+    for entry in {e.digest: e for e in entries if e.digest != chosen.digest}.values():
+        what = f"manifest {entry.digest}"
+        if entry.media_type not in MANIFEST_TYPES:
+            return None, f"the index lists {entry.media_type[:100]!r} {entry.digest}, which cannot be kept"
+        if not blobs.has(entry.digest):
+            return None, f"the archive holds only part of the index ({entry.platform or entry.digest} is absent)"
+        manifest = _read_small(blobs, entry, what, limit)
+        doc = load_json(manifest, what)
+        config = parse_descriptor(object_field(doc, "config", dict, what), f"{what} config")
+        layers = [
+            parse_descriptor(item, f"{what} layer {n}")
+            for n, item in enumerate(object_field(doc, "layers", list, what))
+        ]
+        present = [d for d in (config, *layers) if not d.served_elsewhere]
+        if not all(blobs.has(d.digest) for d in present):
+            return None, f"the archive holds only part of the index (blobs of {entry.platform or entry.digest})"
+        files = {d.digest: LocalLayer(d, blobs.path(d, f"{what} blob")) for d in present}
+        local_layers = tuple(files[d.digest] for d in layers if d.digest in files)
+        is_image = config.media_type in CONFIG_TYPES and all(d.media_type in LAYER_TYPES for d in layers)
+        if is_image:
+            check_config(_read_small(blobs, config, f"{what} config", limit), local_layers, verify_compressed=False)
+        others.append(
+            LocalManifest(
+                entry.digest, manifest, entry.media_type, files[config.digest], local_layers, entry.platform, is_image
+            )
+        )
+    return KeptIndex(descriptor.digest, raw, descriptor.media_type, tuple(others)), None

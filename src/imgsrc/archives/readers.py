@@ -50,7 +50,7 @@ class _StagedBlobs:
         return staged.path
 
 
-def _interpret(staged: StagedArchive, platform: Platform) -> LocalImage:
+def _interpret(staged: StagedArchive, platform: Platform, keep_index: bool) -> LocalImage:
     if staged.has("oci-layout") and staged.has("index.json"):
         check_layout_marker(staged.read("oci-layout"))
         return image_from_index(
@@ -60,6 +60,7 @@ def _interpret(staged: StagedArchive, platform: Platform) -> LocalImage:
             source_format="oci-layout",
             metadata_limit=staged.limits.max_metadata_bytes,
             tags=repo_tags(staged) if staged.has("manifest.json") else (),
+            keep_index=keep_index,
         )
     if staged.has("manifest.json"):
         return image_from_docker_archive(staged)
@@ -102,12 +103,15 @@ def read_image_archive(
     limits: UploadLimits,
     *,
     platform: str = "linux/amd64",
+    keep_index: bool = False,
 ) -> LocalImage:
     """Receive an image archive from ``stream`` — read once, sequentially, in bounded chunks — into
     ``staging`` (absent or an empty directory), and return the one image it holds, fully verified.
+    ``keep_index``: see :func:`~imgsrc.archives.oci.image_from_index`.
 
-    On success ``staging`` holds exactly the layer blobs (``blobs/sha256/<hex>``) the returned image points at;
-    manifest and config are returned as bytes. On any failure (ArchiveError for a malformed, hostile or
+    On success ``staging`` holds exactly the layer blobs (``blobs/sha256/<hex>``) the returned image points at
+    (and the config and layer blobs of the other entries of an index kept whole); manifest and config are
+    returned as bytes. On any failure (ArchiveError for a malformed, hostile or
     oversized archive, IntegrityError for content that does not match what it declares) ``staging`` is left
     empty, or removed if this call created it.
     """
@@ -115,8 +119,11 @@ def read_image_archive(
     created = _prepare(staging)
     try:
         staged = stage_archive(stream, staging, limits)
-        image = _interpret(staged, wanted)
-        _keep_only(staged, {layer.path for layer in image.layers})
+        image = _interpret(staged, wanted, keep_index)
+        others = image.index.others if image.index else ()
+        kept = {layer.path for layer in image.layers}
+        kept |= {blob.path for other in others for blob in (other.config, *other.layers)}
+        _keep_only(staged, kept)
     except OSError as exc:
         _clean(staging, created)
         raise ArchiveError(f"cannot receive the archive: {exc.strerror or exc}") from exc

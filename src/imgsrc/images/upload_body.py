@@ -224,25 +224,31 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
 
 
 async def receive_archive(
-    request: Request, boundary: bytes, staging: Path, limits: UploadLimits, *, platform: str
+    request: Request,
+    boundary: bytes,
+    staging: Path,
+    limits: UploadLimits,
+    *,
+    platform: str,
+    keep_index: bool = False,
 ) -> tuple[LocalImage, int]:
     """Stream the ``file.tar`` part of ``request`` into :func:`~imgsrc.archives.read_image_archive` (staging
     under ``staging``, absent or empty); return the image and the size of the archive as received."""
     try:
-        return await _stream(request, _FormReader(boundary), staging, limits, platform)
+        return await _stream(request, _FormReader(boundary), staging, limits, platform=platform, keep_index=keep_index)
     except ArchiveError as exc:
         raise _limit_error(exc) from None
 
 
 async def _stream(
-    request: Request, form: _FormReader, staging: Path, limits: UploadLimits, platform: str
+    request: Request, form: _FormReader, staging: Path, limits: UploadLimits, *, platform: str, keep_index: bool
 ) -> tuple[LocalImage, int]:
     pipe = _Pipe()
     reader: asyncio.Task[LocalImage] | None = None
 
     def consume() -> LocalImage:
         try:
-            return read_image_archive(pipe, staging, limits, platform=platform)
+            return read_image_archive(pipe, staging, limits, platform=platform, keep_index=keep_index)
         finally:
             pipe.reader_gone()
 

@@ -173,7 +173,12 @@ async def receive_upload(runtime: Runtime, request: Request, image_id: str, hub_
         started = time.monotonic()
         limits = UploadLimits(settings.upload_max_bytes, settings.upload_max_entries, settings.max_manifest_bytes)
         image, received = await receive_archive(
-            request, boundary, staging / "archive", limits, platform=settings.default_platform
+            request,
+            boundary,
+            staging / "archive",
+            limits,
+            platform=settings.default_platform,
+            keep_index=settings.import_all_platforms,
         )
         seconds = max(time.monotonic() - started, 1e-6)
         tags = f"; tagged {', '.join(image.tags[:5])}" if image.tags else ""

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from imgsrc.aio import finish_uncancelled
-from imgsrc.archives import LocalImage
+from imgsrc.archives import KeptIndex, LocalImage, LocalLayer
 from imgsrc.errors import IntegrityError, UnknownError
 from imgsrc.images import records
 from imgsrc.images.config import config_summary, parse_image_config
@@ -99,6 +99,44 @@ def _platform(document: dict[str, object]) -> str | None:
     return "/".join(p for p in parts if isinstance(p, str) and p)
 
 
+def _files(image: LocalImage) -> list[LocalLayer]:
+    """The blob files to move into the store: the image's layers, then (an index kept whole) the configs and
+    layers of its other entries; each digest once."""
+    seen: dict[str, LocalLayer] = {layer.descriptor.digest: layer for layer in image.layers}
+    for other in image.index.others if image.index else ():
+        for blob in (other.config, *other.layers):
+            seen.setdefault(blob.descriptor.digest, blob)
+    return list(seen.values())
+
+
+def _claims(image: LocalImage) -> list[records.BlobClaim]:
+    """What the image references: (an index kept whole) the index, then its manifest, config and layers, then
+    the other entries' manifests, configs and layers."""
+    claims: list[records.BlobClaim] = []
+    if image.index is not None:
+        claims.append(records.BlobClaim(image.index.digest, "index", image.index.media_type, len(image.index.raw)))
+    claims.append(records.BlobClaim(image.manifest_digest, "manifest", image.manifest_media_type, len(image.manifest)))
+    config = image.config_descriptor
+    claims.append(records.BlobClaim(config.digest, "config", config.media_type, config.size))
+    layers = [layer.descriptor for layer in image.layers]
+    for other in image.index.others if image.index else ():
+        claims.append(records.BlobClaim(other.digest, "manifest", other.media_type, len(other.raw)))
+        claims.append(records.BlobClaim(other.config.descriptor.digest, "config", other.config.descriptor.media_type,
+                                        other.config.descriptor.size))  # fmt: skip
+        layers += [layer.descriptor for layer in other.layers]
+    claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in layers]
+    return claims
+
+
+async def _log_kept(run: ImportRun, index: KeptIndex) -> None:
+    platforms = [str(o.platform) for o in index.others if o.is_image and o.platform is not None]
+    extras = sum(1 for o in index.others if not o.is_image)
+    await run.log(
+        f"keeping the index {index.digest} whole: platforms {', '.join(platforms) or 'none'} besides this one, "
+        f"{extras} attestation(s) or artifact(s)"
+    )
+
+
 async def save_local_image(run: ImportRun, image: LocalImage, *, reference: str | None) -> records.StoredImage:
     """Verify ``image``, store its blobs and make the image ``live`` (see the module docstring). The layer files
     the image points at are moved into the store (or left where they are when the store has them already).
@@ -109,18 +147,17 @@ async def save_local_image(run: ImportRun, image: LocalImage, *, reference: str 
         await run.log(config_summary(document))
         await run.log(f"manifest {image.manifest_digest} ({image.manifest_media_type})")
     await run.state("saving")
-    claims = [records.BlobClaim(image.manifest_digest, "manifest", image.manifest_media_type, len(image.manifest))]
+    files = _files(image)
+    run.progress.bytes_total = sum(f.descriptor.size for f in files) + image.config_descriptor.size
+    run.progress.layers_total = len(files)
     config = image.config_descriptor
-    claims.append(records.BlobClaim(config.digest, "config", config.media_type, config.size))
-    claims += [
-        records.BlobClaim(layer.descriptor.digest, "layer", layer.descriptor.media_type, layer.descriptor.size)
-        for layer in image.layers
-    ]
-    run.progress.bytes_total = image.size
-    run.progress.layers_total = len(image.layers)
+    if image.index is not None:
+        await _log_kept(run, image.index)
+    elif image.index_note:
+        await run.log(f"only platform {_platform(document)} kept: {image.index_note}")
     async with run.step("Save", f"{len(image.layers)} layer(s), {human_bytes(image.size)}"):
-        await run.claim(claims)
-        for layer in image.layers:
+        await run.claim(_claims(image))
+        for layer in files:
             descriptor = layer.descriptor
             short = descriptor.digest[:19]
             if await run.fetch_blob(descriptor.digest, descriptor.size, _mover(layer.path)):
@@ -133,8 +170,13 @@ async def save_local_image(run: ImportRun, image: LocalImage, *, reference: str 
         if await run.put_bytes(image.config) != config.digest:  # pragma: no cover - the reader verified it
             raise IntegrityError("the image config changed while saving")
         run.progress.per_blob[config.digest] = config.size
-        if await run.put_bytes(image.manifest) != image.manifest_digest:  # pragma: no cover - verified too
-            raise IntegrityError("the manifest changed while saving")
+        documents = [(image.manifest, image.manifest_digest)]
+        if image.index is not None:
+            documents += [(other.raw, other.digest) for other in image.index.others]
+            documents.append((image.index.raw, image.index.digest))
+        for raw, digest in documents:
+            if await run.put_bytes(raw) != digest:  # pragma: no cover - verified too
+                raise IntegrityError("a manifest changed while saving")
         stored = records.StoredImage(
             manifest_digest=image.manifest_digest,
             manifest_media_type=image.manifest_media_type,

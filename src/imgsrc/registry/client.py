@@ -39,12 +39,8 @@ from imgsrc.registry import transfer
 from imgsrc.registry.auth import repository_scope
 from imgsrc.registry.credentials import CredentialsProvider
 from imgsrc.registry.manifests import (
-    DOCKER_LAYER_FOREIGN,
     INDEX_MEDIA_TYPES,
     MANIFEST_ACCEPT,
-    OCI_LAYER_NONDISTRIBUTABLE_GZIP,
-    OCI_LAYER_NONDISTRIBUTABLE_TAR,
-    OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
     Descriptor,
     ImageIndex,
     ImageManifest,
@@ -58,14 +54,6 @@ from imgsrc.settings import Settings
 MAX_INDEX_ENTRIES: Final = 256
 """The most manifests an index kept whole may list (Docker Hub's largest official images list about 20)."""
 
-NONDISTRIBUTABLE: Final = frozenset(
-    {
-        DOCKER_LAYER_FOREIGN,
-        OCI_LAYER_NONDISTRIBUTABLE_TAR,
-        OCI_LAYER_NONDISTRIBUTABLE_GZIP,
-        OCI_LAYER_NONDISTRIBUTABLE_ZSTD,
-    }
-)
 
 __all__ = [
     "FetchedManifest",
@@ -109,7 +97,7 @@ class PlatformManifest:
     def blobs(self) -> tuple[Descriptor, ...]:
         """The blobs to copy: config and layers, except the layers the manifest says live elsewhere (Windows
         foreign / non-distributable layers with ``urls``), which clients fetch from there, as registries expect."""
-        return (self.config, *(d for d in self.layers if not (d.urls and d.media_type in NONDISTRIBUTABLE)))
+        return (self.config, *(d for d in self.layers if not d.served_elsewhere))
 
 
 @dataclass(frozen=True)
