@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import stop
+
 __all__ = ["RunningContainerd", "start_containerd"]
 
 _STARTUP_TIMEOUT = 30.0
@@ -76,10 +78,5 @@ def start_containerd(directory: Path) -> Iterator[RunningContainerd]:
             time.sleep(0.1)
         yield running
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, timeout=20)
         shutil.rmtree(short, ignore_errors=True)

@@ -35,6 +35,7 @@ from typing import Literal
 import pytest
 import yaml
 
+from tests.support.processes import stop
 from tests.support.tokenserver import TokenServer, start_token_server
 
 __all__ = [
@@ -122,17 +123,6 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> N
             raise RuntimeError(f"docker-registry did not answer on {url} within {_STARTUP_TIMEOUT}s")
         # Polling is the only readiness signal the registry offers (no notify socket); the interval is short.
         time.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=_STOP_TIMEOUT)
 
 
 def _config(
@@ -224,11 +214,11 @@ def start_registry(
                 _wait_until_up(f"http://127.0.0.1:{port}", proc, log_path)
                 break
             except RuntimeError:
-                _stop(proc)
+                stop(proc, timeout=_STOP_TIMEOUT)
                 proc = None
         if proc is None:
             raise RuntimeError(f"docker-registry failed to start: {log_path.read_text()[-2000:]}")
-        stack.callback(_stop, proc)
+        stack.callback(stop, proc, timeout=_STOP_TIMEOUT)
         yield RunningRegistry(
             url=f"http://127.0.0.1:{port}",
             host=f"127.0.0.1:{port}",

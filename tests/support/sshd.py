@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import stop
 from tests.support.registry import free_port
 
 __all__ = ["KeyPair", "RunningSshd", "make_keypair", "start_sshd"]
@@ -159,12 +160,7 @@ def start_sshd(directory: Path, authorized_keys: list[str]) -> Iterator[RunningS
             log=log,
         )
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc, timeout=5)
         collector.join(timeout=5)
         if proc.stderr is not None:
             proc.stderr.close()
