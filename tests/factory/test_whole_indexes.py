@@ -110,3 +110,22 @@ def test_garbage_collection_frees_every_platform_of_a_deleted_image(
         assert f.wait(deletion)["state"]["current"] == "completed"
         f.client.app.state.workers.collect_garbage()  # type: ignore[attr-defined]
         assert [d for d in pushed.every_digest if f.store_has(d)] == []
+
+
+def test_an_index_that_cannot_be_kept_whole_still_imports_its_platform(
+    make_factory: FactoryMaker, registry: RunningRegistry, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The registry lacks one platform's manifest (a partial mirror): the default platform is imported, the
+    build log says why the index was not kept, and nothing of the index is claimed."""
+    pushed = push_index(registry, tmp_path, "whole/partial")
+    arm64 = pushed.children["linux/arm64"].manifest_digest
+    proxy.status(r"/v2/whole/partial/manifests/" + arm64, 404, times=None)
+    with make_factory(import_all_platforms=True) as f:
+        image, job = f.import_image(origin_via(proxy, "whole/partial:latest"))
+        assert job["state"]["current"] == "completed", job
+        amd64 = pushed.children["linux/amd64"]
+        assert image["backend"]["file_id"] == amd64.manifest_digest
+        assert set(claims(f, image["id"])) == {amd64.manifest_digest, amd64.config_digest, *amd64.layer_digests}
+        log = f.log(image["id"])
+        assert "only platform linux/amd64 kept" in log
+        assert arm64 in log

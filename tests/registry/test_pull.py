@@ -282,7 +282,7 @@ def test_all_platforms_counts_only_the_index_as_known(
     )
 
 
-def test_all_platforms_refuses_an_index_inside_an_index(
+def test_all_platforms_keeps_one_platform_of_an_index_inside_an_index(
     registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
 ) -> None:
     image = push_index(registry, tmp_path, "pull/nested")
@@ -295,8 +295,12 @@ def test_all_platforms_refuses_an_index_inside_an_index(
     with start_fault_proxy(registry.url) as proxy:
         proxy.replace(manifest_path("pull/nested", "latest"), body, OCI_INDEX, digest=digest)
         proxy.replace(manifest_path("pull/nested", digest), body, OCI_INDEX, digest=digest)
-        with pytest.raises(RegistryError, match="an index inside an index"):
-            run(_resolve_whole(make_client(proxy.url), "pull/nested"))
+        resolved = run(_resolve_whole(make_client(proxy.url), "pull/nested"))
+    assert isinstance(resolved, ResolvedImage)
+    assert resolved.index is None
+    assert resolved.others == ()
+    assert "an index inside the index" in (resolved.index_note or "")
+    assert resolved.manifest_digest == image.children["linux/amd64"].manifest_digest
 
 
 def test_all_platforms_leaves_foreign_layers_where_the_manifest_says_they_are(
@@ -335,10 +339,11 @@ def test_all_platforms_leaves_foreign_layers_where_the_manifest_says_they_are(
     assert set(arm64.layer_digests) <= {d.digest for d in resolved.all_blobs}
 
 
-def test_all_platforms_refuses_an_index_listing_too_many_manifests(
+def test_all_platforms_does_not_keep_an_index_listing_too_many_manifests(
     registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
 ) -> None:
-    """A hostile index cannot make the import fetch thousands of manifests: refused before any is fetched."""
+    """A hostile index cannot make the import fetch thousands of manifests: not kept whole, nothing but the
+    chosen platform fetched."""
     image = push_index(registry, tmp_path, "pull/huge-index", platforms=("linux/amd64",))
     index = json.loads(image.index_bytes or b"{}")
     index["manifests"] += [
@@ -355,6 +360,24 @@ def test_all_platforms_refuses_an_index_listing_too_many_manifests(
     with start_fault_proxy(registry.url) as proxy:
         for reference in ("latest", digest):
             proxy.replace(manifest_path("pull/huge-index", reference), body, OCI_INDEX, digest=digest)
-        with pytest.raises(RegistryError, match=f"more than the {MAX_INDEX_ENTRIES}"):
-            run(_resolve_whole(make_client(proxy.url), "pull/huge-index"))
+        resolved = run(_resolve_whole(make_client(proxy.url), "pull/huge-index"))
         assert proxy.count("GET", manifest_path("pull/huge-index", "sha256:" + "0" * 63 + "1")) == 0
+    assert isinstance(resolved, ResolvedImage)
+    assert resolved.index is None
+    assert f"more than the {MAX_INDEX_ENTRIES}" in (resolved.index_note or "")
+
+
+def test_all_platforms_keeps_one_platform_when_an_entry_is_missing_upstream(
+    registry: RunningRegistry, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    """A partial mirror (an index whose arm64 manifest the registry lacks): the chosen platform is imported and
+    the note says why the index was not kept; a transport failure would still fail the import."""
+    image = push_index(registry, tmp_path, "pull/partial")
+    arm64 = image.children["linux/arm64"].manifest_digest
+    with start_fault_proxy(registry.url) as proxy:
+        proxy.status(manifest_path("pull/partial", arm64), 404, times=None)
+        resolved = run(_resolve_whole(make_client(proxy.url), "pull/partial"))
+    assert isinstance(resolved, ResolvedImage)
+    assert resolved.index is None
+    assert arm64 in (resolved.index_note or "")
+    assert resolved.manifest_digest == image.children["linux/amd64"].manifest_digest

@@ -223,6 +223,8 @@ async def _log_resolved(run: ImportRun, resolved: ResolvedImage) -> None:
         f"manifest {resolved.manifest_digest} ({resolved.media_type}): {len(resolved.layers)} layer(s), "
         f"{human_bytes(total)}"
     )
+    if resolved.index_note:
+        await run.log(f"only platform {resolved.platform} kept: {resolved.index_note}")
     if resolved.index is not None:
         platforms = [str(o.platform) for o in resolved.others if o.is_image and o.platform is not None]
         extras = sum(1 for o in resolved.others if not o.is_image)

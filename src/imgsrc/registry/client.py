@@ -81,6 +81,10 @@ class FetchedManifest(NamedTuple):
     digest: str
 
 
+class IndexNotKeptError(RegistryError):
+    """An index cannot be kept whole (the chosen platform can still be imported alone)."""
+
+
 @dataclass(frozen=True)
 class PlatformManifest:
     """Another entry of an index kept whole: an image of another platform, or an attestation / artifact."""
@@ -107,7 +111,8 @@ class ResolvedImage:
 
     ``digest`` is what the reference points to (the index's digest for a multi-arch tag); ``index_digest`` is
     set when an index was involved, ``platform`` is the platform chosen from it. ``index`` (the raw index,
-    byte for byte) and ``others`` are set only when :meth:`RegistryClient.resolve` was asked for every platform.
+    byte for byte) and ``others`` are set only when :meth:`RegistryClient.resolve` was asked for every platform
+    and the index can be kept; ``index_note`` says why it could not (the chosen platform is kept alone then).
     """
 
     digest: str
@@ -120,6 +125,7 @@ class ResolvedImage:
     platform: Platform | None
     index: FetchedManifest | None = None
     others: tuple[PlatformManifest, ...] = ()
+    index_note: str | None = None
 
     @property
     def blobs(self) -> tuple[Descriptor, ...]:
@@ -303,6 +309,7 @@ class RegistryClient:
         chosen: Platform | None = None
         kept: FetchedManifest | None = None
         others: tuple[PlatformManifest, ...] = ()
+        note: str | None = None
         if isinstance(document, ImageIndex):
             index_digest = fetched.digest
             entry = select_platform(document, platform, where=where)
@@ -310,9 +317,12 @@ class RegistryClient:
             if not all_platforms and is_known(entry.digest):
                 return UnchangedImage(head.digest, index_digest, entry.digest)
             if all_platforms:
-                kept = fetched
-                others = await self._index_entries(repository, document, entry, where)
-            fetched, document = await self._entry_manifest(repository, entry, where, strict=True)
+                try:
+                    others = await self._index_entries(repository, document, entry, where)
+                    kept = fetched
+                except IndexNotKeptError as exc:
+                    note = exc.detail
+            fetched, document = await self._entry_manifest(repository, entry, where)
             where = self._where(repository, entry.digest)
         if document.config.size > self._settings.max_manifest_bytes:
             raise RegistryError(f"{where}: image config of {document.config.size} bytes exceeds the limit")
@@ -327,20 +337,19 @@ class RegistryClient:
             platform=chosen,
             index=kept,
             others=others,
+            index_note=note,
         )
 
     async def _entry_manifest(
-        self, repository: str, entry: Descriptor, index_where: str, *, strict: bool
+        self, repository: str, entry: Descriptor, index_where: str
     ) -> tuple[FetchedManifest, ImageManifest]:
-        """The manifest an index entry points to (by digest, so verified), parsed; nested indexes are refused."""
-        if entry.media_type in INDEX_MEDIA_TYPES:
-            raise RegistryError(f"{index_where}: an index inside an index ({entry.digest}) is not supported")
+        """The image manifest the chosen index entry points to (by digest, so verified), parsed."""
         if entry.size > self._settings.max_manifest_bytes:
             raise RegistryError(f"{index_where}: manifest {entry.digest} is larger than the limit")
         fetched = await self.get_manifest(repository, entry.digest)
         where = self._where(repository, entry.digest)
         document = parse_manifest(
-            fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes, strict=strict
+            fetched.raw, fetched.media_type, where=where, max_bytes=self._settings.max_manifest_bytes
         )
         if isinstance(document, ImageIndex):
             raise RegistryError(f"{where}: an index inside an index is not supported")
@@ -349,23 +358,40 @@ class RegistryClient:
     async def _index_entries(
         self, repository: str, index: ImageIndex, chosen: Descriptor, where: str
     ) -> tuple[PlatformManifest, ...]:
-        """Every entry of ``index`` but ``chosen``, fetched a few at a time, in the index's order."""
+        """Every entry of ``index`` but ``chosen``, fetched a few at a time, in the index's order.
+
+        :class:`IndexNotKeptError` when the index cannot be kept whole: too many entries or a nested index
+        (refused before anything is fetched), an entry the registry does not have, or one that is not a manifest
+        imgsrc can store. Transport, authentication and integrity failures are raised as they are."""
         wanted = list({e.digest: e for e in index.manifests if e.digest != chosen.digest}.values())
+        limit = self._settings.max_manifest_bytes
         if len(wanted) >= MAX_INDEX_ENTRIES:
-            raise RegistryError(
-                f"{where}: the index lists {len(wanted) + 1} manifests, more than the {MAX_INDEX_ENTRIES} "
-                "an index kept whole may hold"
+            raise IndexNotKeptError(
+                f"the index lists {len(wanted) + 1} manifests, more than the {MAX_INDEX_ENTRIES} an index kept "
+                "whole may hold"
             )
-        for entry in wanted:  # refuse what cannot be kept before fetching anything
+        for entry in wanted:
             if entry.media_type in INDEX_MEDIA_TYPES:
-                raise RegistryError(f"{where}: an index inside an index ({entry.digest}) is not supported")
+                raise IndexNotKeptError(f"an index inside the index ({entry.digest}) is not supported")
+            if entry.size > limit:
+                raise IndexNotKeptError(f"manifest {entry.digest} is larger than the limit")
         slots = asyncio.Semaphore(self._settings.parallel_downloads)
 
         async def one(entry: Descriptor) -> PlatformManifest:
             async with slots:
-                fetched, document = await self._entry_manifest(repository, entry, where, strict=False)
-            if document.is_image and document.config.size > self._settings.max_manifest_bytes:
-                raise RegistryError(f"{where}: image config of {document.config.size} bytes exceeds the limit")
+                try:
+                    fetched = await self.get_manifest(repository, entry.digest)
+                except UpstreamNotFoundError:
+                    shown = entry.platform or "no platform"
+                    raise IndexNotKeptError(f"{self.host} lacks the index's entry {entry.digest} ({shown})") from None
+            try:
+                document = parse_manifest(fetched.raw, fetched.media_type, where=where, max_bytes=limit, strict=False)
+            except RegistryError as exc:
+                raise IndexNotKeptError(exc.detail) from None
+            if isinstance(document, ImageIndex):
+                raise IndexNotKeptError(f"an index inside the index ({entry.digest}) is not supported")
+            if document.is_image and document.config.size > limit:
+                raise IndexNotKeptError(f"the image config of {entry.digest} exceeds the size limit")
             return PlatformManifest(
                 digest=fetched.digest,
                 raw=fetched.raw,
