@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from tests.support.processes import stop
 from tests.support.registry import free_port
 
 from benchkit import memory
@@ -82,17 +83,6 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) ->
         time.sleep(0.05)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=_STOP_SECONDS)
-
-
 @contextlib.contextmanager
 def imgsrc_server(
     data_dir: Path, *, env: dict[str, str] | None = None, src: Path | None = None
@@ -124,4 +114,4 @@ def imgsrc_server(
         boot = json.loads((data_dir / "bootstrap.json").read_text())
         yield ImgsrcServer(url, port, process, data_dir, log_path, boot["hub_id"], boot["api_key"])
     finally:
-        _stop(process)
+        stop(process, timeout=_STOP_SECONDS)
