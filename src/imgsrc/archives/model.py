@@ -106,6 +106,10 @@ class LocalManifest:
     platform: Platform | None
     is_image: bool
 
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.raw))
+
 
 @dataclass(frozen=True)
 class KeptIndex:
@@ -115,6 +119,10 @@ class KeptIndex:
     raw: bytes
     media_type: str
     others: tuple[LocalManifest, ...]
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.raw))
 
 
 @dataclass(frozen=True)

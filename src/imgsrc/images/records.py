@@ -20,6 +20,7 @@ from imgsrc.images.models import BuildLogRow, ImageBlobRow, ImageRow
 from imgsrc.images.schemas import ImageConfig, ImageOverride
 from imgsrc.jobs.models import JobRow
 from imgsrc.jobs.service import cancel_import
+from imgsrc.oci import Descriptor
 from imgsrc.secretfields import apply_secrets
 from imgsrc.sources.models import SourceRow
 from imgsrc.sources.origins import ImageOrigin
@@ -37,6 +38,7 @@ __all__ = [
     "delete_image",
     "fail_import",
     "finish_import",
+    "image_claims",
     "image_source_id",
     "known_manifests",
     "load_plan",
@@ -87,6 +89,24 @@ class StoredImage:
     requires_gpu: bool
     provider: str
     file_name: str
+
+
+def image_claims(
+    manifest: Descriptor,
+    config: Descriptor,
+    layers: Sequence[Descriptor],
+    *,
+    index: Descriptor | None = None,
+    others: Sequence[tuple[Descriptor, Descriptor, Sequence[Descriptor]]] = (),
+) -> list[BlobClaim]:
+    """The blobs an image references, in order: the index it keeps whole (if any), the chosen platform's
+    manifest, config and layers, then each other entry's manifest, config and layers (``others``)."""
+    claims = [BlobClaim(index.digest, "index", index.media_type, index.size)] if index else []
+    for entry_manifest, entry_config, entry_layers in ((manifest, config, layers), *others):
+        claims.append(BlobClaim(entry_manifest.digest, "manifest", entry_manifest.media_type, entry_manifest.size))
+        claims.append(BlobClaim(entry_config.digest, "config", entry_config.media_type, entry_config.size))
+        claims += [BlobClaim(d.digest, "layer", d.media_type, d.size) for d in entry_layers]
+    return claims
 
 
 def load_plan(db: Database, vault: Vault, image_id: str) -> ImportPlan:

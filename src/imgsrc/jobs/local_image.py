@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from imgsrc.aio import finish_uncancelled
-from imgsrc.archives import KeptIndex, LocalImage, LocalLayer
-from imgsrc.errors import IntegrityError, UnknownError
+from imgsrc.archives import Descriptor, LocalImage, LocalLayer
+from imgsrc.errors import UnknownError
 from imgsrc.images import records
 from imgsrc.images.config import config_summary, parse_image_config
 from imgsrc.jobs.pipeline import ImportRun, human_bytes
@@ -110,30 +110,14 @@ def _files(image: LocalImage) -> list[LocalLayer]:
 
 
 def _claims(image: LocalImage) -> list[records.BlobClaim]:
-    """What the image references: (an index kept whole) the index, then its manifest, config and layers, then
-    the other entries' manifests, configs and layers."""
-    claims: list[records.BlobClaim] = []
-    if image.index is not None:
-        claims.append(records.BlobClaim(image.index.digest, "index", image.index.media_type, len(image.index.raw)))
-    claims.append(records.BlobClaim(image.manifest_digest, "manifest", image.manifest_media_type, len(image.manifest)))
-    config = image.config_descriptor
-    claims.append(records.BlobClaim(config.digest, "config", config.media_type, config.size))
-    layers = [layer.descriptor for layer in image.layers]
-    for other in image.index.others if image.index else ():
-        claims.append(records.BlobClaim(other.digest, "manifest", other.media_type, len(other.raw)))
-        claims.append(records.BlobClaim(other.config.descriptor.digest, "config", other.config.descriptor.media_type,
-                                        other.config.descriptor.size))  # fmt: skip
-        layers += [layer.descriptor for layer in other.layers]
-    claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in layers]
-    return claims
-
-
-async def _log_kept(run: ImportRun, index: KeptIndex) -> None:
-    platforms = [str(o.platform) for o in index.others if o.is_image and o.platform is not None]
-    extras = sum(1 for o in index.others if not o.is_image)
-    await run.log(
-        f"keeping the index {index.digest} whole: platforms {', '.join(platforms) or 'none'} besides this one, "
-        f"{extras} attestation(s) or artifact(s)"
+    """What the image references: (an index kept whole) the index and its other entries too."""
+    others = image.index.others if image.index else ()
+    return records.image_claims(
+        Descriptor(image.manifest_media_type, image.manifest_digest, len(image.manifest)),
+        image.config_descriptor,
+        [layer.descriptor for layer in image.layers],
+        index=image.index.descriptor if image.index else None,
+        others=[(o.descriptor, o.config.descriptor, [layer.descriptor for layer in o.layers]) for o in others],
     )
 
 
@@ -152,7 +136,7 @@ async def save_local_image(run: ImportRun, image: LocalImage, *, reference: str 
     run.progress.layers_total = len(files)
     config = image.config_descriptor
     if image.index is not None:
-        await _log_kept(run, image.index)
+        await run.log_kept_index(image.index.digest, image.index.others)
     elif image.index_note:
         await run.log(f"only platform {_platform(document)} kept: {image.index_note}")
     async with run.step("Save", f"{len(image.layers)} layer(s), {human_bytes(image.size)}"):
@@ -167,16 +151,14 @@ async def save_local_image(run: ImportRun, image: LocalImage, *, reference: str 
                 run.progress.layers_present += 1
                 run.progress.per_blob[descriptor.digest] = descriptor.size
                 await run.log(f"layer {short} {human_bytes(descriptor.size)} already stored")
-        if await run.put_bytes(image.config) != config.digest:  # pragma: no cover - the reader verified it
-            raise IntegrityError("the image config changed while saving")
+        await run.put_document(image.config, config.digest)
         run.progress.per_blob[config.digest] = config.size
         documents = [(image.manifest, image.manifest_digest)]
         if image.index is not None:
             documents += [(other.raw, other.digest) for other in image.index.others]
             documents.append((image.index.raw, image.index.digest))
         for raw, digest in documents:
-            if await run.put_bytes(raw) != digest:  # pragma: no cover - verified too
-                raise IntegrityError("a manifest changed while saving")
+            await run.put_document(raw, digest)
         stored = records.StoredImage(
             manifest_digest=image.manifest_digest,
             manifest_media_type=image.manifest_media_type,

@@ -16,25 +16,37 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from imgsrc.aio import finish_uncancelled
 from imgsrc.db import Database
-from imgsrc.errors import CancelledError, ImgsrcError
+from imgsrc.errors import CancelledError, ImgsrcError, IntegrityError
 from imgsrc.images import records
 from imgsrc.jobs.context import JobContext
+from imgsrc.oci import Platform
 from imgsrc.settings import Settings
 from imgsrc.store import FilesystemBlobStore
 from imgsrc.store.external import ExternalRegistry, PushBlob
 from imgsrc.vault import Vault
 from imgsrc.wire import utcnow
 
-__all__ = ["ImportRun", "PipelineDeps", "human_bytes"]
+__all__ = ["ImportRun", "IndexEntry", "PipelineDeps", "human_bytes"]
 
 log = logging.getLogger(__name__)
 _LOG_FLUSH_SECONDS = 0.5
+
+
+class IndexEntry(Protocol):
+    """What the build log says of another entry of an index kept whole."""
+
+    @property
+    def platform(self) -> Platform | None: ...
+
+    @property
+    def is_image(self) -> bool: ...
 
 
 @dataclass
@@ -163,6 +175,22 @@ class ImportRun:
         self._stored.add("sha256:" + hashlib.sha256(data).hexdigest())
         digest: str = await finish_uncancelled(self.ctx.run_sync(self.deps.store.put_bytes, data))
         return digest
+
+    async def put_document(self, raw: bytes, digest: str) -> None:
+        """Store a manifest, index or config already verified to have ``digest``."""
+        if await self.put_bytes(raw) != digest:  # pragma: no cover - verified when it was read
+            raise IntegrityError(f"{digest} changed while saving")
+
+    async def log_kept_index(self, digest: str, others: Sequence[IndexEntry], *, total: int | None = None) -> None:
+        """The build log's line for an index kept whole: its other platforms and attestations."""
+        platforms = [str(o.platform) for o in others if o.is_image and o.platform is not None]
+        extras = sum(1 for o in others if not o.is_image)
+        entries = f"{len(others)} other entr{'y' if len(others) == 1 else 'ies'}"
+        size = f", {human_bytes(total)} in all" if total is not None else ""
+        await self.log(
+            f"keeping the index whole ({digest}): {entries} (platforms: {', '.join(platforms) or 'none'}; "
+            f"{extras} attestation(s) or artifact(s)){size}"
+        )
 
     # --- outcomes ------------------------------------------------------------------------------------------------
 

@@ -146,9 +146,8 @@ async def import_from_registry(run: ImportRun, origin: ImageOrigin, override: Im
                 await _verify_others(run, upstream, resolved)
             await run.state("saving")
             async with run.step("Save"):
-                for raw, expected in _documents(resolved):
-                    if await run.put_bytes(raw) != expected:  # pragma: no cover - the client verified it
-                        raise InvalidArgumentError("manifest digest changed while saving")
+                for raw, digest in _documents(resolved):
+                    await run.put_document(raw, digest)
                 size = sum(d.size for d in resolved.blobs)
                 await run.finish(
                     records.StoredImage(
@@ -226,31 +225,20 @@ async def _log_resolved(run: ImportRun, resolved: ResolvedImage) -> None:
     if resolved.index_note:
         await run.log(f"only platform {resolved.platform} kept: {resolved.index_note}")
     if resolved.index is not None:
-        platforms = [str(o.platform) for o in resolved.others if o.is_image and o.platform is not None]
-        extras = sum(1 for o in resolved.others if not o.is_image)
-        everything = sum(d.size for d in resolved.all_blobs)
-        await run.log(
-            f"keeping the index whole: {len(resolved.others)} other entr{'y' if len(resolved.others) == 1 else 'ies'}"
-            f" (platforms: {', '.join(platforms) or 'none'}; {extras} attestation(s) or artifact(s)), "
-            f"{human_bytes(everything)} in all"
-        )
+        total = sum(d.size for d in resolved.all_blobs)
+        await run.log_kept_index(resolved.index.digest, resolved.others, total=total)
 
 
 def _claims(resolved: ResolvedImage) -> list[records.BlobClaim]:
-    """Every blob the image will reference, the chosen platform's first; an index kept whole adds itself and
-    its other entries (manifests, configs, layers; not the foreign layers they say are served elsewhere)."""
-    claims: list[records.BlobClaim] = []
-    if resolved.index is not None:
-        index = resolved.index
-        claims.append(records.BlobClaim(index.digest, "index", index.media_type, len(index.raw)))
-    claims.append(records.BlobClaim(resolved.manifest_digest, "manifest", resolved.media_type, len(resolved.manifest)))
-    claims.append(records.BlobClaim(resolved.config.digest, "config", resolved.config.media_type, resolved.config.size))
-    claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in resolved.layers]
-    for other in resolved.others:
-        claims.append(records.BlobClaim(other.digest, "manifest", other.media_type, len(other.raw)))
-        claims.append(records.BlobClaim(other.config.digest, "config", other.config.media_type, other.config.size))
-        claims += [records.BlobClaim(d.digest, "layer", d.media_type, d.size) for d in other.blobs[1:]]
-    return claims
+    """Every blob the image will reference (an index kept whole: its other entries too, but not the foreign
+    layers they say are served elsewhere)."""
+    return records.image_claims(
+        Descriptor(resolved.media_type, resolved.manifest_digest, len(resolved.manifest)),
+        resolved.config,
+        resolved.layers,
+        index=resolved.index.descriptor if resolved.index else None,
+        others=[(other.descriptor, other.config, other.blobs[1:]) for other in resolved.others],
+    )
 
 
 async def _download(run: ImportRun, client: RegistryClient, upstream: Upstream, resolved: ResolvedImage) -> None:

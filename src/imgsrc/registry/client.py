@@ -80,6 +80,10 @@ class FetchedManifest(NamedTuple):
     media_type: str
     digest: str
 
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.raw))
+
 
 class IndexNotKeptError(RegistryError):
     """An index cannot be kept whole (the chosen platform can still be imported alone)."""
@@ -96,6 +100,10 @@ class PlatformManifest:
     layers: tuple[Descriptor, ...]
     platform: Platform | None
     is_image: bool
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.raw))
 
     @property
     def blobs(self) -> tuple[Descriptor, ...]:
