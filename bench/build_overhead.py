@@ -48,10 +48,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support; bench/ is already on the path
 
 from tests.support.baseimage import make_busybox_layout, push_image
+from tests.support.fileserver import serve_files
 from tests.support.registry import start_registry
 
 from benchkit.api import Api
-from benchkit.fileserver import serve_files
 from benchkit.peers import run_peer
 from benchkit.report import median, print_table, ratio, write_results
 from benchkit.rounds import Side, alternate
@@ -230,7 +230,7 @@ def main() -> None:
               f"{args.rounds} round(s)")  # fmt: skip
         context = _targz({"Dockerfile": DOCKERFILE.format(base="busybox"), "app.txt": APP_TXT})
         with serve_files({"/context.tar.gz": context}) as files:
-            url = f"{files}/context.tar.gz"
+            url = f"{files.url}/context.tar.gz"
             sides: dict[str, Side] = {
                 "buildah": HandBuild(work, reg.host, probe.driver, probe.isolation),
                 "imgsrc": ApiBuild(work, reg.url, url, args.poll),

@@ -11,16 +11,15 @@ import gzip
 import io
 import os
 import tarfile
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.factory.conftest import Factory, FactoryMaker
 from tests.support.baseimage import BaseImage, make_busybox_layout, push_image
+from tests.support.fileserver import FileServer, serve_files
 from tests.support.git import Commit, GitHttpServer, make_repo, serve_git_http
 from tests.support.registry import RunningRegistry
 from tests.support.sshd import KeyPair, RunningSshd, make_keypair, start_sshd
@@ -130,42 +129,11 @@ def context_targz(files: dict[str, str], *, hostile: bool = False) -> bytes:
     return gzip.compress(buffer.getvalue(), mtime=0)
 
 
-@dataclass
-class FileServer:
-    """Serves ``files`` (path → bytes) on loopback; ``requests`` lists the paths asked for."""
-
-    url: str
-    files: dict[str, bytes]
-    requests: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
 def file_server() -> Iterator[FileServer]:
-    state = FileServer(url="", files={})
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            state.requests.append(self.path)
-            data = state.files.get(self.path)
-            self.send_response(200 if data is not None else 404)
-            self.send_header("Content-Length", str(len(data or b"")))
-            self.end_headers()
-            self.wfile.write(data or b"")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="file-server", daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    """Serves the files a test puts in ``file_server.files``."""
+    with serve_files() as server:
+        yield server
 
 
 # --- processes ------------------------------------------------------------------------------------------------
