@@ -13,14 +13,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from tests.support.processes import stop
 from tests.support.registry import free_port
+from tests.support.server import wait_healthy
 
 from benchkit import memory
 from benchkit.cpu import cpu_seconds
@@ -69,20 +68,6 @@ class ImgsrcServer:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + _STARTUP_SECONDS
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"imgsrc serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
-        # The server offers no readiness signal other than answering: poll briefly.
-        time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def imgsrc_server(
     data_dir: Path, *, env: dict[str, str] | None = None, src: Path | None = None
@@ -110,7 +95,8 @@ def imgsrc_server(
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process, log_path)
+        if not wait_healthy(url, alive=lambda: process.poll() is None, timeout=_STARTUP_SECONDS):
+            raise RuntimeError(f"imgsrc serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
         boot = json.loads((data_dir / "bootstrap.json").read_text())
         yield ImgsrcServer(url, port, process, data_dir, log_path, boot["hub_id"], boot["api_key"])
     finally:

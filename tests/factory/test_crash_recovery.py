@@ -19,8 +19,9 @@ import pytest
 from tests.factory.conftest import registry_origin
 from tests.support.faults import start_fault_proxy
 from tests.support.images import make_layer, push_image
+from tests.support.processes import stop
 from tests.support.registry import RunningRegistry
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_healthy
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
@@ -42,25 +43,11 @@ def serve(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen[byt
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        started = wait_healthy(f"http://127.0.0.1:{port}", alive=lambda: process.poll() is None)
+        assert started, f"the server did not start: {log.read_text()[-3000:]}"
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, timeout=20)
 
 
 def client(data_dir: Path, port: int) -> httpx.Client:

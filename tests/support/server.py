@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,21 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.api_key}", "X-Hub-Id": self.hub_id}
 
 
+def wait_healthy(url: str, *, alive: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``GET <url>/healthz`` until it answers 200 (True), or the server stops being ``alive()`` or
+    ``timeout`` seconds pass (False). The server offers no readiness signal other than answering."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if not alive() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def live_server(settings: Settings, *, start_workers: bool = True) -> Iterator[LiveServer]:
     """Start ``create_app(settings)`` under uvicorn; stop it (gracefully) on exit."""
@@ -47,17 +62,9 @@ def live_server(settings: Settings, *, start_workers: bool = True) -> Iterator[L
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
+    if not wait_healthy(url, alive=thread.is_alive):
+        server.should_exit = True
+        raise RuntimeError("the test server did not start")
     boot = json.loads(Path(settings.data_dir, "bootstrap.json").read_text())
     try:
         yield LiveServer(url=url, settings=settings, hub_id=boot["hub_id"], api_key=boot["api_key"])
