@@ -215,12 +215,12 @@ class ImportRun:
         index = next((c for c in self.claims if c.kind == "index"), None)
         top_digest, top_type = (index.digest, index.media_type) if index else (stored.manifest_digest, "")
         manifest = await self.ctx.run_sync(self.deps.store.read_bytes, top_digest, limit)
-        children: list[tuple[bytes, str]] = []
+        children: list[tuple[str, bytes, str]] = []
         if index is not None:  # kept whole: every manifest it lists goes first, by digest
             for claim in self.claims:
                 if claim.kind == "manifest":
                     raw = await self.ctx.run_sync(self.deps.store.read_bytes, claim.digest, limit)
-                    children.append((raw, claim.media_type))
+                    children.append((claim.digest, raw, claim.media_type))
         blobs = [PushBlob(c.digest, c.size) for c in self.claims if c.kind not in ("manifest", "index")]
         await self.log(f"storage: pushing {len(blobs)} blob(s) to {external.endpoint.host}/{repository}")
         pending: list[str] = []

@@ -12,7 +12,6 @@ byte); layers are served from the external registry, streamed through.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,18 +80,17 @@ class ExternalRegistry:
         local: FilesystemBlobStore,
         mount_candidates: Callable[[str], list[str]],
         log_line: Callable[[str], object] | None = None,
-        children: Sequence[tuple[bytes, str]] = (),
+        children: Sequence[tuple[str, bytes, str]] = (),
     ) -> None:
         """Push an image: blobs (existence check, then cross-repository mount, then upload from the local store),
-        then ``children`` (the manifests an index lists: raw bytes and media type) by digest, then ``manifest``
+        then ``children`` (the manifests an index lists: digest, raw bytes, media type) by digest, then ``manifest``
         under ``tag``. Idempotent: re-running it after a failure redoes only what is missing."""
         async with self.client() as client:
             for blob in blobs:
                 how = await self._push_blob(client, repository, blob, local, mount_candidates(blob.digest))
                 if log_line is not None:
                     log_line(f"storage: {blob.digest[:19]} {how}")
-            for raw, media_type in children:
-                digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+            for digest, raw, media_type in children:  # put_manifest checks the bytes have that digest
                 await client.put_manifest(repository, digest, raw, media_type)
             await client.put_manifest(repository, tag, manifest, manifest_media_type)
 
