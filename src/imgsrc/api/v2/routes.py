@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -208,19 +209,35 @@ def blob(request: Request, name: str, digest: str) -> Response:
         file = runtime.store.open(location.digest)
     except NotFoundError as exc:
         raise NotFoundError("blob unknown to registry", code=BLOB_UNKNOWN) from exc
-    etag = f'"{location.digest}"'
-    headers = {"Docker-Content-Digest": location.digest, "ETag": etag, "Accept-Ranges": "bytes"}
     try:
-        size = os.fstat(file.fileno()).st_size
-        if_range = request.headers.get("if-range")
-        wanted = parse_range(request.headers.get("range"), size) if if_range in (None, etag) else None
+        part = _blob_part(request, location.digest, os.fstat(file.fileno()).st_size)
     except BaseException:
         file.close()
         raise
+    return FileSliceResponse(file, start=part.start, length=part.length, status_code=part.status, headers=part.headers)
+
+
+@dataclass(frozen=True)
+class _BlobPart:
+    """What a blob request gets: bytes ``start`` to ``start + length``, the status and the headers to send."""
+
+    start: int
+    length: int
+    status: int
+    headers: dict[str, str]
+
+
+def _blob_part(request: Request, digest: str, size: int) -> _BlobPart:
+    """The part of a blob of ``size`` bytes the request asks for: the whole (200), or one ``Range`` (206),
+    honoured only when ``If-Range``, if sent, names this blob."""
+    etag = f'"{digest}"'
+    headers = {"Docker-Content-Digest": digest, "ETag": etag, "Accept-Ranges": "bytes"}
+    if_range = request.headers.get("if-range")
+    wanted = parse_range(request.headers.get("range"), size) if if_range in (None, etag) else None
     if wanted is None:
-        return FileSliceResponse(file, start=0, length=size, headers=headers)
+        return _BlobPart(0, size, 200, headers)
     headers["Content-Range"] = wanted.content_range
-    return FileSliceResponse(file, start=wanted.start, length=wanted.length, status_code=206, headers=headers)
+    return _BlobPart(wanted.start, wanted.length, 206, headers)
 
 
 def _remote_blob(request: Request, runtime: Runtime, location: BlobLocation) -> Response:
@@ -229,15 +246,9 @@ def _remote_blob(request: Request, runtime: Runtime, location: BlobLocation) -> 
     external = runtime.external
     if external is None or location.remote_repository is None:
         raise NotFoundError("blob unknown to registry", code=BLOB_UNKNOWN)
-    etag = f'"{location.digest}"'
-    headers = {"Docker-Content-Digest": location.digest, "ETag": etag, "Accept-Ranges": "bytes"}
-    if_range = request.headers.get("if-range")
-    wanted = parse_range(request.headers.get("range"), location.size) if if_range in (None, etag) else None
-    start, length, status = 0, location.size, 200
-    if wanted is not None:
-        start, length, status = wanted.start, wanted.length, 206
-        headers["Content-Range"] = wanted.content_range
-    headers["Content-Length"] = str(length)
+    part = _blob_part(request, location.digest, location.size)
+    start, length, status = part.start, part.length, part.status
+    headers = {**part.headers, "Content-Length": str(length)}
     repository, digest = location.remote_repository, location.digest
 
     async def present() -> bool:
