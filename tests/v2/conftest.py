@@ -11,6 +11,8 @@ and B's admin.
 from __future__ import annotations
 
 import base64
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from tests.support.images import GeneratedImage, make_layer, push_image, push_in
 from tests.support.registry import RunningRegistry, registry, write_authfile
 from tests.support.server import LiveServer, live_server
 
-__all__ = ["Served", "World", "containerd", "registry", "world"]
+__all__ = ["Served", "World", "containerd", "podman_argv", "podman_storage", "registry", "world"]
 
 
 class Imgsrc:
@@ -177,6 +179,19 @@ def world(registry: RunningRegistry, tmp_path_factory: pytest.TempPathFactory) -
             keys=keys,
             work=work,
         )
+
+
+@pytest.fixture
+def podman_storage() -> Iterator[Path]:
+    """podman's storage: a short private directory (podman refuses a run root longer than 50 characters)."""
+    directory = Path(tempfile.mkdtemp(prefix="pod-", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def podman_argv(storage: Path) -> list[str]:
+    """``podman`` with its own vfs storage under ``storage`` (from :func:`podman_storage`)."""
+    return ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
 
 
 @pytest.fixture(scope="session")

@@ -5,32 +5,20 @@ digests that were imported; what a key may not pull, they cannot pull."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.containerd import RunningContainerd
-from tests.v2.conftest import World
+from tests.v2.conftest import World, podman_argv
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
 
 
-@pytest.fixture
-def storage() -> Iterator[Path]:
-    """podman's storage: a short private directory (podman refuses a run root longer than 50 characters)."""
-    directory = Path(tempfile.mkdtemp(prefix="pod-", dir="/tmp"))
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
 def podman(world: World, storage: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``podman`` with its own vfs storage under ``storage``; ``pull`` gets the key's auth file."""
-    argv = ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
-    argv += [args[0]]
+    argv = [*podman_argv(storage), args[0]]
     if args[0] == "pull":
         argv += ["--tls-verify=false", "--authfile", str(world.authfile(key, storage))]
     return subprocess.run([*argv, *args[1:]], capture_output=True, text=True, timeout=120, check=False)
@@ -40,22 +28,22 @@ def ctr_pull(containerd: RunningContainerd, world: World, key: str, reference: s
     return containerd.pull(reference, user=f"anyone:{world.keys[key]}")
 
 
-def test_podman_pulls_by_tag_and_by_digest(world: World, storage: Path) -> None:
+def test_podman_pulls_by_tag_and_by_digest(world: World, podman_storage: Path) -> None:
     latest = f"{world.host}/{world.repo(world.app)}:latest"
-    pulled = podman(world, storage, "viewer", "pull", f"docker://{latest}")
+    pulled = podman(world, podman_storage, "viewer", "pull", f"docker://{latest}")
     assert pulled.returncode == 0, pulled.stderr[-2000:]
-    inspected = podman(world, storage, "viewer", "image", "inspect", latest)
+    inspected = podman(world, podman_storage, "viewer", "image", "inspect", latest)
     assert json.loads(inspected.stdout)[0]["Digest"] == world.app.latest.manifest_digest
     by_digest = f"{world.host}/{world.repo(world.dock, by_id=True)}@{world.dock.latest.manifest_digest}"
-    assert podman(world, storage, "viewer", "pull", f"docker://{by_digest}").returncode == 0
+    assert podman(world, podman_storage, "viewer", "pull", f"docker://{by_digest}").returncode == 0
 
 
-def test_podman_is_refused_what_the_key_may_not_pull(world: World, storage: Path) -> None:
+def test_podman_is_refused_what_the_key_may_not_pull(world: World, podman_storage: Path) -> None:
     guarded = f"docker://{world.host}/{world.repo(world.guarded)}:latest"
-    refused = podman(world, storage, "viewer", "pull", guarded)
+    refused = podman(world, podman_storage, "viewer", "pull", guarded)
     assert refused.returncode != 0
     assert world.keys["viewer"] not in refused.stderr
-    assert podman(world, storage, "insider", "pull", guarded).returncode == 0
+    assert podman(world, podman_storage, "insider", "pull", guarded).returncode == 0
 
 
 def test_containerd_pulls_and_unpacks(containerd: RunningContainerd, world: World) -> None:

@@ -5,8 +5,6 @@ architecture gets its own platform, and every manifest answers by digest. Real s
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ from tests.support.containerd import RunningContainerd
 from tests.support.images import GeneratedImage, push_index
 from tests.support.registry import RunningRegistry, write_authfile
 from tests.support.server import live_server
-from tests.v2.conftest import Imgsrc
+from tests.v2.conftest import Imgsrc, podman_argv
 from tests.v2.test_clients import digest_of_file, run
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
@@ -145,15 +143,11 @@ def test_containerd_fetches_every_platform(containerd: RunningContainerd, whole:
     assert whole.pushed.every_digest <= content
 
 
-def test_podman_of_another_architecture_pulls_its_platform(whole: Whole) -> None:
-    storage = Path(tempfile.mkdtemp(prefix="pod-", dir="/tmp"))
-    try:
-        base = ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
-        reference = f"{whole.host}/{whole.repo}:latest"
-        run([*base, "pull", "--tls-verify=false", "--authfile", str(whole.authfile), "--platform", "linux/arm64",
-             f"docker://{reference}"])  # fmt: skip
-        (image,) = json.loads(run([*base, "image", "inspect", reference]).stdout)
-        assert image["Architecture"] == "arm64"
-        assert image["Digest"] == whole.pushed.index_digest
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
+def test_podman_of_another_architecture_pulls_its_platform(whole: Whole, podman_storage: Path) -> None:
+    base = podman_argv(podman_storage)
+    reference = f"{whole.host}/{whole.repo}:latest"
+    run([*base, "pull", "--tls-verify=false", "--authfile", str(whole.authfile), "--platform", "linux/arm64",
+         f"docker://{reference}"])  # fmt: skip
+    (image,) = json.loads(run([*base, "image", "inspect", reference]).stdout)
+    assert image["Architecture"] == "arm64"
+    assert image["Digest"] == whole.pushed.index_digest
