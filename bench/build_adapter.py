@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.storage import storage_args
+
 
 def timed(runs: int, action: Callable[[int], None]) -> list[float]:
     times = []
@@ -71,7 +73,7 @@ def bench_builds(tmp: Path, runs: int) -> None:
     show("build() trivial image, incl. set-up/clean-up", timed(runs, adapter_build))
 
     store = tmp / "raw-storage"
-    storage = ["--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", probe.driver]
+    storage = storage_args(store, probe.driver)
 
     def raw_build(i: int) -> None:
         iid = tmp / f"raw-iid-{i}"

@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support; b
 from tests.support.baseimage import make_busybox_layout, push_image
 from tests.support.fileserver import serve_files
 from tests.support.registry import start_registry
+from tests.support.storage import storage_args
 
 from benchkit.api import Api
 from benchkit.peers import run_peer
@@ -97,7 +98,7 @@ class HandBuild:
 
     def __call__(self, n: int) -> dict[str, Any]:
         store = self.work / f"hand-storage-{n}"
-        storage = ["--root", str(store / "root"), "--runroot", str(store / "run"), "--storage-driver", self.driver]
+        storage = storage_args(store, self.driver)
         iid, layout = self.work / f"hand-iid-{n}", self.work / f"hand-layout-{n}"
         try:
             bud = run_peer(

@@ -23,6 +23,7 @@ from tests.support.archives import (
     one_way,
     write_entries,
 )
+from tests.support.storage import storage_args
 
 LIMITS = UploadLimits(max_bytes=1 << 26, max_entries=1000)
 needs_skopeo = pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
@@ -107,7 +108,7 @@ def test_a_skopeo_layout_directory_reads_in_place(tmp_path: Path) -> None:
 def test_a_layout_pushed_by_buildah_reads_as_buildah_wrote_it(tmp_path: Path) -> None:
     if shutil.which("buildah") is None:
         pytest.skip("buildah is not installed")
-    storage = ["--root", str(tmp_path / "storage"), "--runroot", str(tmp_path / "run"), "--storage-driver", "vfs"]
+    storage = storage_args(tmp_path)
 
     def buildah(*args: str) -> str:
         result = subprocess.run(["buildah", *storage, *args], check=True, capture_output=True, text=True, timeout=120)

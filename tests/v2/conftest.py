@@ -27,6 +27,7 @@ from tests.support.containerd import RunningContainerd, start_containerd
 from tests.support.images import GeneratedImage, make_layer, push_image, push_index
 from tests.support.registry import RunningRegistry, registry, write_authfile
 from tests.support.server import LiveServer, live_server
+from tests.support.storage import storage_args
 
 __all__ = ["Served", "World", "containerd", "podman_argv", "podman_storage", "registry", "world"]
 
@@ -191,7 +192,7 @@ def podman_storage() -> Iterator[Path]:
 
 def podman_argv(storage: Path) -> list[str]:
     """``podman`` with its own vfs storage under ``storage`` (from :func:`podman_storage`)."""
-    return ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
+    return ["podman", *storage_args(storage)]
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.storage import storage_args
 from tests.v2.conftest import World
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
@@ -126,7 +127,7 @@ def test_skopeo_cannot_push(world: World, tmp_path: Path) -> None:
 
 @pytest.mark.buildah
 def test_buildah_pulls_and_makes_a_working_container(world: World, tmp_path: Path) -> None:
-    storage = ["--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "runroot"), "--storage-driver", "vfs"]
+    storage = storage_args(tmp_path)
     authfile = str(world.authfile("viewer", tmp_path))
     pushed = world.app.latest
     ref = f"docker://{world.host}/{world.repo(world.app)}:latest"

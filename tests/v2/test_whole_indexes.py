@@ -17,6 +17,7 @@ from tests.support.containerd import RunningContainerd
 from tests.support.images import GeneratedImage, push_index
 from tests.support.registry import RunningRegistry, write_authfile
 from tests.support.server import live_server
+from tests.support.storage import storage_args
 from tests.v2.conftest import Imgsrc, podman_argv
 from tests.v2.test_clients import digest_of_file, run
 
@@ -109,7 +110,7 @@ def test_every_document_answers_by_digest_with_its_media_type(whole: Whole) -> N
 
 @pytest.mark.buildah
 def test_buildah_pulls_the_default_platform_from_the_index(whole: Whole, tmp_path: Path) -> None:
-    storage = ["--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "runroot"), "--storage-driver", "vfs"]
+    storage = storage_args(tmp_path)
     ref = f"docker://{whole.host}/{whole.repo}:latest"
     pulled = run(["buildah", *storage, "pull", "--quiet", "--tls-verify=false", "--authfile", str(whole.authfile),
                   "--platform", "linux/amd64", ref])  # fmt: skip
