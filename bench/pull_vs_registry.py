@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.images import make_layer, push_image
 from tests.support.registry import free_port, start_registry, write_authfile
+from tests.support.server import wait_healthy
 
 
 def _peak_kib(pid: int) -> int:
@@ -45,16 +46,9 @@ def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     imgsrc = Path(sys.executable).with_name("imgsrc")
     argv = [str(imgsrc), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
     proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"imgsrc serve did not start: {log.read_text()[-2000:]}")
-        time.sleep(0.1)
+    if not wait_healthy(f"http://127.0.0.1:{port}", alive=lambda: proc.poll() is None, timeout=60):
+        raise RuntimeError(f"imgsrc serve did not start: {log.read_text()[-2000:]}")
+    return proc
 
 
 def _import(url: str, data_dir: Path, registry_url: str, target: str) -> tuple[str, str, str]:

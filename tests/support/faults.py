@@ -32,8 +32,10 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.support.httpd import serve_in_thread
 
 __all__ = [
     "Action",
@@ -449,16 +451,6 @@ def _with_length(headers: list[tuple[str, str]], length: int) -> list[tuple[str,
 def start_fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     """Start a proxy in front of ``upstream`` (``http://127.0.0.1:<port>``) on a free loopback port."""
     proxy = FaultProxy(url="", host="", upstream=upstream.rstrip("/"))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(proxy))
-    httpd.daemon_threads = True
-    port = httpd.server_address[1]
-    proxy.url = f"http://127.0.0.1:{port}"
-    proxy.host = f"127.0.0.1:{port}"
-    thread = threading.Thread(target=httpd.serve_forever, name="fault-proxy", daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_handler_for(proxy), "fault-proxy") as url:
+        proxy.url, proxy.host = url, url.removeprefix("http://")
         yield proxy
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.httpd import serve_in_thread
 
 __all__ = ["FileServer", "serve_files"]
 
@@ -38,14 +39,6 @@ def serve_files(files: Mapping[str, bytes] = {}) -> Iterator[FileServer]:
             self.end_headers()
             self.wfile.write(data or b"")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="file-server", daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(Handler, "file-server") as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -17,12 +17,13 @@ import contextlib
 import hmac
 import os
 import subprocess
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.support.httpd import serve_in_thread
 
 __all__ = [
     "Commit",
@@ -245,14 +246,6 @@ def serve_git_http(
             git("config", "uploadpack.allowReachableSHA1InWant", value, cwd=repo)
             git("config", "uploadpack.allowFilter", "true" if allow_filter else "false", cwd=repo)
     state = GitHttpServer(url="", username=username, password=password)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(root, state, protocol_v2))
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="git-http", daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_make_handler(root, state, protocol_v2), "git-http") as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

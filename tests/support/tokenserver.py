@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.httpd import serve_in_thread
 
 __all__ = ["Scope", "TokenRequest", "TokenServer", "start_token_server"]
 
@@ -273,14 +275,6 @@ def start_token_server(
         _key=key,
         _x5c=x5c,
     )
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
-    httpd.daemon_threads = True
-    state.realm = f"http://127.0.0.1:{httpd.server_address[1]}/token"
-    thread = threading.Thread(target=httpd.serve_forever, name="token-server", daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(_handler_for(state), "token-server") as url:
+        state.realm = f"{url}/token"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
