@@ -7,14 +7,14 @@ import functools
 import gzip
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from tests.builder.conftest import run
 from tests.builder.ocilayout import read_layout
+from tests.support.httpd import serve_in_thread
 
 from imgsrc.builder import BuildSpec, TarballSource, build, fetch_context, resolve_context
 from imgsrc.errors import ArchiveError, BuildError, InvalidArgumentError
@@ -30,15 +30,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A static file server on loopback: ``(base_url, directory)``."""
     directory = tmp_path_factory.mktemp("served")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", directory
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(functools.partial(_QuietHandler, directory=str(directory)), "targz-server") as url:
+        yield url, directory
 
 
 def tarball(entries: list[tuple[str, bytes | None, str | None]], *, compress: bool = True) -> bytes:

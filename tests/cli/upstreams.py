@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.httpd import serve_in_thread
 
 __all__ = ["stalled_registry"]
 
@@ -30,13 +32,8 @@ def stalled_registry(status: int = 503) -> Iterator[tuple[str, threading.Event, 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", hit, release
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(Handler, "stalling-upstream") as url:
+        try:
+            yield url, hit, release
+        finally:
+            release.set()

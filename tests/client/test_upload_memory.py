@@ -8,15 +8,15 @@ import contextlib
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.client.conftest import image_document
+from tests.support.httpd import serve_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -83,15 +83,8 @@ def discarding_endpoint() -> Iterator[tuple[str, Sink]]:
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the test reads what it needs from the sink."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", sink
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serve_in_thread(Handler, "upload-sink") as url:
+        yield url, sink
 
 
 @pytest.mark.parametrize(("mode", "size"), [("sync", 10 * GIB), ("async", 1 * GIB)])

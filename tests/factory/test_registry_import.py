@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from imgsrc.images.models import ImageBlobRow, ImageRow
 from tests.api.helpers import assert_cycle_response, assert_cycle_schema
 from tests.factory.conftest import Factory, FactoryMaker, registry_origin
+from tests.support.httpd import serve_in_thread
 from tests.support.images import push_image, push_index
 from tests.support.registry import RunningRegistry
 
@@ -193,12 +193,8 @@ class _Webhook(BaseHTTPRequestHandler):
 def webhook(basic_registry: RunningRegistry) -> Iterator[str]:
     _Webhook.answer = base64.b64encode(f"{basic_registry.username}:{basic_registry.password}".encode())
     _Webhook.calls = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/creds?key=hook-secret-999"
-    server.shutdown()
-    server.server_close()
+    with serve_in_thread(_Webhook, "webhook") as url:
+        yield f"{url}/creds?key=hook-secret-999"
 
 
 def test_oci_registry_with_webhook_credentials(

@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -21,6 +21,7 @@ from imgsrc.errors import UpstreamAuthError
 from imgsrc.registry import Credentials, EcrCredentials, StaticCredentials, WebhookCredentials
 from tests.registry.conftest import ClientFactory, run
 from tests.support.faults import Status, manifest_path, start_fault_proxy
+from tests.support.httpd import serve_in_thread
 from tests.support.images import push_image
 from tests.support.registry import RunningRegistry, start_registry
 
@@ -64,16 +65,8 @@ def serve(answers: Answers, content_type: str) -> Iterator[str]:
         do_GET = _answer
         do_POST = _answer
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve_in_thread(Handler, "scripted-upstream") as url:
+        yield url
 
 
 def b64(text: str) -> bytes:

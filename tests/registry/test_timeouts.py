@@ -8,7 +8,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from imgsrc.registry import Descriptor
 from imgsrc.registry.manifests import OCI_LAYER_GZIP
 from imgsrc.settings import Settings
 from tests.registry.conftest import ClientFactory, run
+from tests.support.httpd import serve_in_thread
 
 BLOB = os.urandom(40_000)
 DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
@@ -55,17 +56,11 @@ def slow_server(pieces: int, pause: float, stall_after: int | None) -> Iterator[
                 self.wfile.flush()
                 release.wait(pause)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        release.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve_in_thread(Handler, "slow-registry") as url:
+        try:
+            yield url
+        finally:
+            release.set()
 
 
 def test_slow_but_moving_download_outlasts_the_silence_timeout(make_client: ClientFactory, tmp_path: Path) -> None:
